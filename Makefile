@@ -1,0 +1,41 @@
+# pg_vms: PGXS build.  `make demo`, `make test` and `make bench` install what
+# they need first (scripts/install-deps.sh); see README.md.
+
+EXTENSION   = pg_vms
+MODULE_big  = pg_vms
+OBJS        = src/pg_vms.o src/audit.o src/audit_queue.o src/audit_chain.o \
+              src/audit_worker.o src/authorize.o src/invoker.o src/password.o
+DATA        = $(wildcard pg_vms--*.sql)
+PG_CPPFLAGS = -I$(srcdir)/include -Wall -Wextra -Wno-unused-parameter \
+              -Wno-missing-field-initializers -Wno-sign-compare -Werror
+SHLIB_LINK  = -lcrypto
+
+PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
+
+# Run the dependency installer before anything needs pg_config.
+ifeq ($(filter deps clean distclean,$(MAKECMDGOALS)),)
+ifeq ($(wildcard $(PG_CONFIG)),)
+$(info pg_vms: $(PG_CONFIG) not found; installing build dependencies)
+$(shell bash $(CURDIR)/scripts/install-deps.sh >&2)
+endif
+endif
+
+# No JIT bitcode: it needs clang and gains nothing for this code.
+override with_llvm = no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: deps demo test bench
+
+deps:
+	bash scripts/install-deps.sh
+
+demo: deps
+	bash scripts/demo.sh
+
+test: deps
+	bash test/run-all.sh
+
+bench: deps
+	bash bench/run.sh

@@ -1,0 +1,25 @@
+/*-------------------------------------------------------------------------
+ * pg_vms.h
+ *	  Shared declarations for the pg_vms extension: settings and the
+ *	  entry points each module exposes to the others.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_VMS_H
+#define PG_VMS_H
+
+#include "postgres.h"
+
+#define PG_VMS_SCHEMA		"vms"
+#define PG_VMS_EXTENSION	"pg_vms"
+
+/* Settings (pg_vms.c) */
+extern char *vms_database_name;
+extern int	vms_audit_flush_interval_ms;
+extern int	vms_audit_queue_size;
+extern int	vms_partition_interval_s;
+
+/* Helpers (pg_vms.c) */
+extern Oid	vms_schema_oid(bool missing_ok);
+extern Oid	vms_schema_owner(void);
+
+#endif							/* PG_VMS_H */

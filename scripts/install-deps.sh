@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package pg_vms needs to build, test and run the demo.
+# Idempotent: does nothing (and needs no network) when everything is present.
+set -euo pipefail
+
+PACKAGES=(
+  # server, headers for PGXS, TAP test modules, scheduler
+  postgresql-15 postgresql-server-dev-15 postgresql-15-cron libipc-run-perl
+  # libpq-be.h pulls in gssapi.h; OpenSSL for the hash chain and later crypto
+  libkrb5-dev libssl-dev libpq-dev
+  # tools/ (later issues): FFmpeg 5.1, LDAP
+  libavformat-dev libavcodec-dev libavutil-dev libavfilter-dev libswscale-dev libldap2-dev
+  # build and test plumbing
+  make gcc pkg-config perl util-linux
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}; run as root (or install them) first" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# The Debian postgresql package would start a 'main' cluster on port 5432; we never use it.
+mkdir -p /etc/postgresql-common
+if [ ! -f /etc/postgresql-common/createcluster.conf ] || ! grep -q '^create_main_cluster = false' /etc/postgresql-common/createcluster.conf; then
+  echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf
+fi
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
