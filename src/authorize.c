@@ -316,14 +316,14 @@ authz_load_principal(Oid roleid)
 					cam_null,
 					from_null,
 					until_null;
-		Name		rolname = DatumGetName(SPI_getbinval(tup, desc, 1, &isnull));
+		char	   *rolname = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
 		int			perm = DatumGetInt16(SPI_getbinval(tup, desc, 2, &isnull));
 		char	   *scope = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
 		int32		camera = DatumGetInt32(SPI_getbinval(tup, desc, 4, &cam_null));
 		Datum		from_d = SPI_getbinval(tup, desc, 6, &from_null);
 		Datum		until_d = SPI_getbinval(tup, desc, 7, &until_null);
 		GrantLimit	limit;
-		Oid			grantee = get_role_oid(NameStr(*rolname), true);
+		Oid			grantee = get_role_oid(rolname, true);
 
 		if (!OidIsValid(grantee) || !has_privs_of_role(roleid, grantee))
 			continue;

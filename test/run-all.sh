@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs every pg_vms test suite and prints one closing line "N passed, N failed".
+#   pg_regress   sql/*.sql against expected/*.out, on a throw-away instance with
+#                pg_vms and pg_cron preloaded (test/regress.conf)
+#   TAP          test/t/*.pl with PostgreSQL::Test::Cluster, for what needs real
+#                logins, restarts, crashes or a second cluster
+# Servers run as the unprivileged 'postgres' user (initdb refuses root), in a
+# scratch directory that user owns.  Exit status is non-zero on any failure.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+PGBIN=/usr/lib/postgresql/15/bin
+PGXS_DIR=$(dirname "$(dirname "$(dirname "$($PGBIN/pg_config --pgxs)")")")
+PG_REGRESS=$PGXS_DIR/src/test/regress/pg_regress
+PERL_LIB=$PGXS_DIR/src/test/perl
+
+cd "$top"
+make -s >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+make -s install >/dev/null || { echo "install failed"; echo "0 passed, 1 failed"; exit 1; }
+
+work=$(mktemp -d /tmp/pg_vms_test.XXXXXX)
+cp -r "$top/sql" "$top/expected" "$top/test" "$work/"
+mkdir -p "$work/regress"
+run_as() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" -eq 0 ] && chown -R postgres: "$work"
+
+passed=0
+failed=0
+
+# --- pg_regress -------------------------------------------------------------
+tests=$(ls "$top"/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort)
+echo "== pg_regress: $(echo $tests | wc -w) tests"
+run_as env -C "$work" "$PG_REGRESS" \
+  --temp-instance="$work/tmp_regress" \
+  --temp-config="$work/test/regress.conf" \
+  --inputdir="$work" --outputdir="$work/regress" \
+  --bindir="$PGBIN" --dbname=contrib_regression \
+  $tests | tee "$work/regress.log"
+r_ok=$(grep -cE '\.\.\. ok' "$work/regress.log")
+r_bad=$(grep -cE '\.\.\. (FAILED|failed)' "$work/regress.log")
+if [ "$r_ok" -eq 0 ] && [ "$r_bad" -eq 0 ]; then r_bad=1; fi
+passed=$((passed + r_ok))
+failed=$((failed + r_bad))
+if [ -s "$work/regress/regression.diffs" ]; then
+  echo "-- regression.diffs --------------------------------------------------"
+  cat "$work/regress/regression.diffs"
+  cp "$work/regress/regression.diffs" "$top/regression.diffs" 2>/dev/null || true
+fi
+
+# --- TAP --------------------------------------------------------------------
+echo "== TAP: $(ls "$top"/test/t/*.pl 2>/dev/null | wc -l) files"
+for t in "$work"/test/t/*.pl; do
+  [ -e "$t" ] || continue
+  name=$(basename "$t")
+  log="$work/tap_$name.log"
+  run_as env -C "$work/test" PATH="$PGBIN:$PATH" PG_REGRESS="$PG_REGRESS" \
+    TESTDIR="$work/test" PGVMS_TOP="$top" PGVMS_WORK="$work" \
+    prove -I "$PERL_LIB" -I "$work/test/lib" --merge -v "t/$name" >"$log" 2>&1
+  status=$?
+  ok=$(grep -cE '^\s*ok [0-9]+' "$log")
+  bad=$(grep -cE '^\s*not ok [0-9]+' "$log")
+  if [ $status -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+  passed=$((passed + ok))
+  failed=$((failed + bad))
+  if [ $status -eq 0 ]; then
+    echo "$name: $ok passed"
+  else
+    echo "$name: $ok passed, $bad failed"
+    sed 's/^/    /' "$log" | tail -60
+  fi
+done
+
+if [ "$failed" -eq 0 ] && [ -z "${PGVMS_KEEP:-}" ]; then
+  rm -rf "$work"
+else
+  echo "test scratch directory kept: $work"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
