@@ -750,8 +750,10 @@ BEGIN
 
     SELECT a.seq, a.hash INTO anchor_seq, anchor_hash FROM vms.audit_anchor a ORDER BY a.seq DESC LIMIT 1;
 
-    SELECT x.seq, x.problem INTO first_broken_seq, problem FROM (
+    SELECT x.broken_seq, x.problem INTO first_broken_seq, problem FROM (
         SELECT l.seq,
+               CASE WHEN l.seq OPERATOR(pg_catalog.>) COALESCE(l.prev_seq, anchor_seq) + 1
+                    THEN COALESCE(l.prev_seq, anchor_seq) + 1 ELSE l.seq END AS broken_seq,
                CASE
                  WHEN l.seq OPERATOR(pg_catalog.=) l.prev_seq THEN
                      pg_catalog.format('entry %s appears more than once', l.seq)
@@ -1248,7 +1250,7 @@ CREATE FUNCTION vms.revoke_permission(grant_id bigint)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
-    g record;
+    g vms.grants%ROWTYPE;
 BEGIN
     IF grant_id IS NULL THEN
         RAISE EXCEPTION 'grant_id must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -1270,7 +1272,7 @@ BEGIN
     PERFORM vms._audit('revoke_permission', g.camera_id, g.role,
                        pg_catalog.jsonb_build_object('grant_id', grant_id, 'permission', g.permission, 'scope', g.scope));
 EXCEPTION WHEN OTHERS THEN
-    PERFORM vms._fail('revoke_permission', g.camera_id, g.role, SQLSTATE, SQLERRM);
+    PERFORM vms._fail('revoke_permission', g.camera_id, COALESCE(g.role, grant_id::text), SQLSTATE, SQLERRM);
     RAISE;
 END
 $$;
