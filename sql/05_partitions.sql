@@ -8,11 +8,13 @@ SELECT count(*) >= 9 AS enough_event_days FROM pg_inherits WHERE inhparent = 'vm
 SELECT count(*) >= 2 AS audit_months FROM pg_inherits WHERE inhparent = 'vms.audit_log'::regclass;
 -- Partition bounds are whole UTC days.
 SET TIME ZONE 'UTC';
+SET DateStyle = 'ISO, YMD';
 SELECT bool_and(pg_get_expr(c.relpartbound, c.oid)
                 ~ '^FOR VALUES FROM \(''[0-9-]+ 00:00:00\+00''\) TO \(''[0-9-]+ 00:00:00\+00''\)$')
        AS midnight_utc
   FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'vms.segments'::regclass;
 RESET TIME ZONE;
+RESET DateStyle;
 -- No privileges on partitions for anyone but the owner: reading goes through
 -- the parent and its row-level security.
 SELECT count(*) AS partition_grants
