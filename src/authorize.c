@@ -35,6 +35,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "pg_vms.h"
@@ -185,11 +186,17 @@ enter_owner_context(OwnerContext *ctx)
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/*
+	 * Read the latest committed state, not the transaction's snapshot: the
+	 * cache outlives a REPEATABLE READ transaction that fills it.
+	 */
+	PushActiveSnapshot(GetLatestSnapshot());
 }
 
 static void
 leave_owner_context(OwnerContext *ctx)
 {
+	PopActiveSnapshot();
 	SPI_finish();
 	AtEOXact_GUC(true, ctx->save_nestlevel);
 	SetUserIdAndSecContext(ctx->save_userid, ctx->save_sec_context);
@@ -359,6 +366,20 @@ authz_load_principal(Oid roleid)
 static PrincipalCache *
 authz_principal(Oid roleid)
 {
+	static TimestampTz last_statement = 0;
+	TimestampTz statement = GetCurrentStatementStartTimestamp();
+
+	/*
+	 * Once per statement, take in invalidations other sessions have
+	 * committed, so that a change applies to the next statement even inside
+	 * an open transaction (which would otherwise only see them when it
+	 * locks a relation it has not locked yet).
+	 */
+	if (unlikely(statement != last_statement))
+	{
+		last_statement = statement;
+		AcceptInvalidationMessages();
+	}
 	if (likely(authz_valid && last_principal && last_principal->roleid == roleid))
 		return last_principal;
 	/* A load that fails half way must not leave a half-filled cache. */
