@@ -161,11 +161,14 @@ CREATE TABLE vms.segments (
     height        integer,
     recorder      text NOT NULL,
     registered_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    CHECK (end_time > start_time),
-    PRIMARY KEY (camera_id, start_time)
+    CHECK (end_time > start_time)
 ) PARTITION BY RANGE (start_time);
 ALTER SEQUENCE vms.segments_id_seq OWNED BY vms.segments.id;
 COMMENT ON TABLE vms.segments IS 'Recorded segments (one file each); partitioned by UTC day of start_time; written only by vms.register_segment()';
+-- Keys live on each partition, not on the partitioned parents: a parent is an
+-- extension member, and pg_dump recreates partitions with their own indexes,
+-- which would collide with indexes cloned from a parent on restore.  Each key
+-- contains the partition column, so per-partition uniqueness is global.
 
 CREATE SEQUENCE vms.events_id_seq AS bigint;
 CREATE TABLE vms.events (
@@ -174,8 +177,7 @@ CREATE TABLE vms.events (
     event_time  timestamptz NOT NULL,
     kind        text NOT NULL,
     details     jsonb,
-    recorder    text NOT NULL,
-    PRIMARY KEY (camera_id, event_time, id)
+    recorder    text NOT NULL
 ) PARTITION BY RANGE (event_time);
 ALTER SEQUENCE vms.events_id_seq OWNED BY vms.events.id;
 COMMENT ON TABLE vms.events IS 'Camera events (motion, analytics, gaps); partitioned by UTC day; written only by vms.register_event()';
@@ -211,8 +213,7 @@ CREATE TABLE vms.audit_log (
     target            text,
     outcome           text NOT NULL,
     details           jsonb,
-    hash              bytea NOT NULL,
-    PRIMARY KEY (seq, sealed_at)
+    hash              bytea NOT NULL
 ) PARTITION BY RANGE (sealed_at);
 COMMENT ON TABLE vms.audit_log IS 'Append-only, hash-chained audit log; partitioned by month of sealed_at; check with vms.verify_audit()';
 COMMENT ON COLUMN vms.audit_log.actor IS 'Role the action was taken as (current_user of the caller)';
@@ -599,6 +600,12 @@ BEGIN
     END IF;
     EXECUTE pg_catalog.format('CREATE TABLE vms.%I PARTITION OF vms.%I FOR VALUES FROM (%L) TO (%L)',
                               part, parent, from_ts, to_ts);
+    EXECUTE pg_catalog.format('ALTER TABLE vms.%I ADD PRIMARY KEY (%s)', part,
+                              CASE parent
+                                  WHEN 'segments' THEN 'camera_id, start_time'
+                                  WHEN 'events' THEN 'camera_id, event_time, id'
+                                  WHEN 'audit_log' THEN 'seq'
+                              END);
     EXECUTE pg_catalog.format('COMMENT ON TABLE vms.%I IS %L', part,
                               pg_catalog.format('Partition of vms.%s for [%s, %s)', parent, from_ts, to_ts));
     RETURN true;
@@ -1466,7 +1473,8 @@ CREATE POLICY readable ON vms.permissions FOR SELECT USING (true);
 ALTER TABLE vms.cameras ENABLE ROW LEVEL SECURITY;
 ALTER TABLE vms.cameras FORCE ROW LEVEL SECURITY;
 CREATE POLICY visible ON vms.cameras FOR SELECT
-    USING (id OPERATOR(pg_catalog.=) ANY (vms.visible_cameras()));
+    USING (id OPERATOR(pg_catalog.=) ANY (vms.visible_cameras())
+           OR recorder OPERATOR(pg_catalog.=) CURRENT_USER::text);
 
 ALTER TABLE vms.camera_group_members ENABLE ROW LEVEL SECURITY;
 ALTER TABLE vms.camera_group_members FORCE ROW LEVEL SECURITY;
