@@ -32,7 +32,7 @@ deps:
 	bash scripts/install-deps.sh
 
 demo: deps
-	bash scripts/demo.sh
+	bash demo/run.sh
 
 test: deps
 	bash test/run-all.sh

@@ -1,0 +1,9 @@
+-- As the superuser: install pg_vms and make 'manager' a VMS system manager.
+CREATE EXTENSION pg_vms CASCADE;
+SELECT vms.create_user('manager', 'Manager-demo-1', 'Site manager');
+SELECT vms.add_member('vms_system_manager', 'manager');
+SELECT vms.create_user('recorder1', 'Recorder-demo-1', 'Recording server 1');
+SELECT vms.add_member('vms_recorder', 'recorder1');
+SELECT vms.create_user('auditor', 'Auditor-demo-1', 'Internal audit');
+SELECT vms.add_member('vms_auditor', 'auditor');
+SELECT rolname, rolsuper, rolcreaterole FROM pg_roles WHERE rolname = 'manager';
