@@ -51,7 +51,7 @@ psql_as() {
 
 psql_su -d postgres -q -c 'CREATE DATABASE vms'
 say "The superuser installs the extension and names a system manager (not a superuser)"
-psql_su -d vms -e -f demo/01_install.sql
+psql_su -d vms -e < demo/01_install.sql
 
 say "The system manager sets up cameras, a camera group, a role and two users"
 psql_as manager 'Manager-demo-1' -e -f demo/02_setup.sql
@@ -75,7 +75,7 @@ psql_su -d vms -q -At -c "DO \$\$ BEGIN FOR i IN 1..300 LOOP
 psql_as auditor 'Auditor-demo-1' -e -f demo/06_audit.sql
 
 say "A superuser tampers with one audit entry; verification names it"
-psql_su -d vms -e -f demo/07_tamper.sql
+psql_su -d vms -e < demo/07_tamper.sql
 
 if [ -n "${DEMO_KEEP:-}" ]; then
   say "The cluster keeps running"

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# make bench: measures, on a private cluster, the figures issue by issue asks
+# for, each as a ratio taken in this one run.  Nothing here passes or fails.
+#   BENCH_PORT=N   port for the cluster (default 54339)
+#   BENCH_KEEP=1   leave the cluster running afterwards
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+port=${BENCH_PORT:-54339}
+cd "$top"
+make -s >/dev/null
+make -s install >/dev/null
+
+dir=$(mktemp -d /tmp/pg_vms_bench.XXXXXX)
+[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+bash scripts/pgcluster.sh init "$dir" "$port" vms
+cat >>"$dir/data/postgresql.conf" <<CONF
+shared_buffers = 1GB
+max_parallel_workers_per_gather = 0
+jit = off
+CONF
+bash scripts/pgcluster.sh start "$dir"
+if [ -z "${BENCH_KEEP:-}" ]; then
+  trap 'bash scripts/pgcluster.sh stop "$dir" fast >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+else
+  echo "(BENCH_KEEP: cluster stays in $dir)"
+fi
+
+psql_su() { bash scripts/pgcluster.sh psql "$dir" -v ON_ERROR_STOP=1 -q -At "$@"; }
+pgbench_as() {
+  local user=$1 password=$2; shift 2
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- env PGPASSWORD="$password" /usr/lib/postgresql/15/bin/pgbench \
+      -h 127.0.0.1 -p "$port" -U "$user" -n "$@" vms
+  else
+    PGPASSWORD="$password" /usr/lib/postgresql/15/bin/pgbench -h 127.0.0.1 -p "$port" -U "$user" -n "$@" vms
+  fi
+}
+tps() { grep -oE 'tps = [0-9.]+' | head -1 | awk '{print $3}'; }
+
+psql_su -d postgres -c 'CREATE DATABASE vms'
+# Every measured connection goes over TCP with SCRAM, the owner's included.
+psql_su -d postgres -c "ALTER ROLE postgres PASSWORD 'Bench-owner-1'"
+echo "== setting up: 1,000 cameras, a role holding 100 of them, 1,000,000 segments"
+psql_su -d vms < bench/setup.sql >/dev/null
+
+echo
+echo "== 1. vms.authorize() over 1,000,000 rows (one core, best of 5)"
+psql_su -d vms < bench/authorize.sql
+
+echo
+echo "== 2. one camera's segments in a time range (30 min, 300 rows) out of 1,000,000: user under RLS vs owner"
+cat >"$dir/range.sql" <<'SQL'
+\set cam random(1, 100)
+SELECT id, start_time, end_time, path, bytes FROM vms.segments
+ WHERE camera_id = :cam AND start_time >= now() - interval '90 minutes' AND start_time < now() - interval '60 minutes';
+SQL
+[ "$(id -u)" -eq 0 ] && chown postgres: "$dir/range.sql"
+echo "plan for the user:"
+PGPASSWORD=Bench-user-1 /usr/lib/postgresql/15/bin/psql -X -At -h 127.0.0.1 -p "$port" -U bench_user -d vms -c \
+  "EXPLAIN (COSTS OFF) SELECT id FROM vms.segments WHERE camera_id = 7 AND start_time >= now() - interval '90 minutes' AND start_time < now() - interval '60 minutes'" | sed 's/^/    /'
+owner_tps=$(pgbench_as postgres Bench-owner-1 -M prepared -T 10 -f "$dir/range.sql" | tps)
+user_tps=$(pgbench_as bench_user Bench-user-1 -M prepared -T 10 -f "$dir/range.sql" | tps)
+rows=$(psql_su -d vms -c "SELECT count(*) FROM vms.segments WHERE camera_id = 7 AND start_time >= now() - interval '90 minutes' AND start_time < now() - interval '60 minutes'")
+echo "rows per query: $rows"
+echo "owner (no RLS): $owner_tps queries/s"
+echo "user (RLS):     $user_tps queries/s"
+awk -v o="$owner_tps" -v u="$user_tps" 'BEGIN { printf "user time / owner time: %.3f  (target at most 1.3)\n", o / u }'
+
+echo
+echo "== 3. an audited API call (vms.grant_permission by a non-superuser system manager) vs the plain INSERT"
+cat >"$dir/grant_api.sql" <<'SQL'
+\set cam random(101, 1000)
+SELECT vms.grant_permission('bench_grants', 'view_live', camera_id => :cam);
+SQL
+cat >"$dir/grant_plain.sql" <<'SQL'
+\set cam random(101, 1000)
+INSERT INTO vms.grants (role, permission, scope, camera_id, granted_by) VALUES ('bench_grants', 'view_live', 'camera', :cam, 'bench');
+SQL
+[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"/grant_*.sql
+api_tps=$(pgbench_as bench_manager Bench-manager-1 -M prepared -T 10 -f "$dir/grant_api.sql" | tps)
+plain_tps=$(pgbench_as postgres Bench-owner-1 -M prepared -T 10 -f "$dir/grant_plain.sql" | tps)
+echo "audited vms.grant_permission(): $api_tps calls/s"
+echo "plain INSERT into vms.grants:   $plain_tps inserts/s"
+awk -v a="$api_tps" -v p="$plain_tps" 'BEGIN { printf "audited call / plain insert throughput: %.3f\n", a / p }'
+psql_su -d vms -c "SELECT 'audit rows sealed so far: ' || count(*) FROM vms.audit_log"
