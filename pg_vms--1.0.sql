@@ -281,6 +281,19 @@ CREATE FUNCTION vms._invoker() RETURNS regrole
 AS 'MODULE_PATHNAME', 'vms_invoker' LANGUAGE C STABLE;
 COMMENT ON FUNCTION vms._invoker() IS 'Role the running pg_vms API function acts for';
 
+CREATE FUNCTION vms._invoker_name() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, vms, pg_temp AS $$
+    SELECT r.rolname::text FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) vms._invoker()::oid;
+$$;
+COMMENT ON FUNCTION vms._invoker_name() IS 'Name of the role the running pg_vms API function acts for, unquoted';
+
+-- The current user's role OID (RLS policies; to_regrole would case-fold).
+CREATE FUNCTION vms._current_role_oid() RETURNS oid
+LANGUAGE sql STABLE SET search_path = pg_catalog, vms, pg_temp AS $$
+    SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER;
+$$;
+COMMENT ON FUNCTION vms._current_role_oid() IS 'OID of current_user';
+
 CREATE FUNCTION vms._authorized(permission text, camera_id integer, at timestamptz)
 RETURNS boolean AS 'MODULE_PATHNAME', 'vms_authorized_invoker' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION vms._authorized(text, integer, timestamptz) IS 'vms.authorize() for the API caller';
@@ -421,7 +434,7 @@ CREATE FUNCTION vms._audit(action text, camera_id integer, target text, details 
 RETURNS void LANGUAGE sql SET search_path = pg_catalog, vms, pg_temp AS $$
     INSERT INTO vms.audit_pending (logged_at, actor, session_user_name, client_addr,
                                    action, camera_id, target, outcome, details)
-    VALUES (pg_catalog.clock_timestamp(), vms._invoker()::text, SESSION_USER::text,
+    VALUES (pg_catalog.clock_timestamp(), vms._invoker_name(), SESSION_USER::text,
             pg_catalog.inet_client_addr(), action, camera_id, target, 'ok', details);
 $$;
 COMMENT ON FUNCTION vms._audit(text, integer, text, jsonb) IS 'Audits a successful action (commits or rolls back with it)';
@@ -1035,7 +1048,7 @@ BEGIN
     EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS', name);
     EXECUTE pg_catalog.format('COMMENT ON ROLE %I IS %L', name, 'pg_vms role: ' || COALESCE(description, ''));
     INSERT INTO vms.principals (name, kind, description, created_by)
-    VALUES (name, 'role', description, vms._invoker()::text);
+    VALUES (name, 'role', description, vms._invoker_name());
     PERFORM vms._audit('create_role', NULL, name, NULL);
 EXCEPTION WHEN OTHERS THEN
     PERFORM vms._fail('create_role', NULL, name, SQLSTATE, SQLERRM);
@@ -1085,7 +1098,7 @@ BEGIN
     EXECUTE pg_catalog.format('GRANT vms_user TO %I', name);
     EXECUTE pg_catalog.format('COMMENT ON ROLE %I IS %L', name, 'pg_vms user: ' || COALESCE(description, ''));
     INSERT INTO vms.principals (name, kind, description, created_by)
-    VALUES (name, 'user', description, vms._invoker()::text);
+    VALUES (name, 'user', description, vms._invoker_name());
     PERFORM vms._audit('create_user', NULL, name, pg_catalog.jsonb_build_object('password_set', password IS NOT NULL));
 EXCEPTION WHEN OTHERS THEN
     PERFORM vms._fail('create_user', NULL, name, SQLSTATE, SQLERRM);
@@ -1236,7 +1249,7 @@ BEGIN
                           'A grant may not exceed the grantor''s own permission, scope, recorded window or validity.');
     END IF;
     INSERT INTO vms.grants (role, permission, scope, camera_id, group_id, recorded_window, valid_until, granted_by)
-    VALUES (role, permission, scope, camera_id, gid, recorded_window, valid_until, vms._invoker()::text)
+    VALUES (role, permission, scope, camera_id, gid, recorded_window, valid_until, vms._invoker_name())
     RETURNING id INTO new_id;
     PERFORM vms._touch_principal(role);
     PERFORM vms._audit('grant_permission', camera_id, role,
@@ -1305,7 +1318,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'camera % does not exist', camera_id USING ERRCODE = 'undefined_object';
     END IF;
-    IF assigned IS DISTINCT FROM inv::regrole::text THEN
+    IF assigned IS DISTINCT FROM vms._invoker_name() THEN
         PERFORM vms._deny(pg_catalog.format('camera %s is not assigned to recorder %s', camera_id, inv::regrole),
                           'A manager assigns cameras with vms.assign_recorder().');
     END IF;
@@ -1353,7 +1366,7 @@ BEGIN
     END IF;
     PERFORM vms._ensure_day_partitions((start_time AT TIME ZONE 'UTC')::date);
     INSERT INTO vms.segments (camera_id, start_time, end_time, path, bytes, sha256, codec, width, height, recorder)
-    VALUES (camera_id, start_time, end_time, path, bytes, sha256, codec, width, height, vms._invoker()::text)
+    VALUES (camera_id, start_time, end_time, path, bytes, sha256, codec, width, height, vms._invoker_name())
     RETURNING id INTO new_id;
     PERFORM vms._audit('register_segment', camera_id, path,
                        pg_catalog.jsonb_build_object('segment_id', new_id, 'start_time', start_time,
@@ -1392,7 +1405,7 @@ BEGIN
     END IF;
     PERFORM vms._ensure_day_partitions((event_time AT TIME ZONE 'UTC')::date);
     INSERT INTO vms.events (camera_id, event_time, kind, details, recorder)
-    VALUES (camera_id, event_time, kind, details, vms._invoker()::text)
+    VALUES (camera_id, event_time, kind, details, vms._invoker_name())
     RETURNING id INTO new_id;
     PERFORM vms._audit('register_event', camera_id, kind,
                        pg_catalog.jsonb_build_object('event_id', new_id, 'event_time', event_time));
@@ -1491,13 +1504,13 @@ ALTER TABLE vms.principals ENABLE ROW LEVEL SECURITY;
 ALTER TABLE vms.principals FORCE ROW LEVEL SECURITY;
 CREATE POLICY visible ON vms.principals FOR SELECT
     USING (name OPERATOR(pg_catalog.=) CURRENT_USER::text
-           OR vms._role_has(pg_catalog.to_regrole(CURRENT_USER::text)::oid, name)
+           OR vms._role_has(vms._current_role_oid(), name)
            OR vms.has_permission('manage_users') OR vms.has_permission('manage_roles'));
 
 ALTER TABLE vms.grants ENABLE ROW LEVEL SECURITY;
 ALTER TABLE vms.grants FORCE ROW LEVEL SECURITY;
 CREATE POLICY visible ON vms.grants FOR SELECT
-    USING (vms._role_has(pg_catalog.to_regrole(CURRENT_USER::text)::oid, role)
+    USING (vms._role_has(vms._current_role_oid(), role)
            OR vms.has_permission('manage_users') OR vms.has_permission('manage_roles'));
 
 ALTER TABLE vms.segments ENABLE ROW LEVEL SECURITY;
@@ -1590,4 +1603,4 @@ GRANT EXECUTE ON FUNCTION
     vms.register_event(integer, timestamptz, text, jsonb)
    TO vms_user;
 -- Helpers the RLS policies and views call as the querying user.
-GRANT EXECUTE ON FUNCTION vms._role_has(oid, text) TO vms_user;
+GRANT EXECUTE ON FUNCTION vms._role_has(oid, text), vms._current_role_oid() TO vms_user;

@@ -57,7 +57,7 @@ SELECT p.oid::regprocedure FROM pg_proc p
    AND p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, vms, pg_temp'];
 
 -- Internal functions (leading underscore) are not executable by VMS users,
--- except the membership helper the RLS policies call.
+-- except the two helpers the RLS policies call.
 SELECT p.oid::regprocedure FROM pg_proc p
  WHERE p.pronamespace = 'vms'::regnamespace AND p.proname LIKE '\_%'
    AND has_function_privilege('vms_user', p.oid, 'EXECUTE')

@@ -171,3 +171,18 @@ SELECT vms.remove_camera(:cam5);
 SELECT count(*) AS spare_grants_left FROM vms.grants WHERE camera_id = :cam5;
 SELECT count(*) AS spare_group_rows_left FROM vms.camera_group_members WHERE camera_id = :cam5;
 SELECT count(*) AS vault_segments_kept FROM vms.segments WHERE camera_id = :cam4;
+
+-- Mixed-case and quoted names work end to end (no case folding, no quoting).
+SELECT vms.create_user('Regress Dora', 'Dora-pw-1');
+SELECT vms.add_member('regress_guards', 'Regress Dora');
+SET ROLE "Regress Dora";
+SELECT name FROM vms.cameras ORDER BY name;
+SELECT name, kind FROM vms.principals WHERE kind = 'user';
+RESET ROLE;
+SELECT vms.create_user('Regress Rec2', 'Recorder-pw-2');
+SELECT vms.add_member('vms_recorder', 'Regress Rec2');
+SELECT vms.assign_recorder(:cam2, 'Regress Rec2');
+SET ROLE "Regress Rec2";
+SELECT vms.register_event(:cam2, now() - interval '1 minute', 'tamper_alarm') > 0 AS registered;
+RESET ROLE;
+SELECT recorder FROM vms.events WHERE kind = 'tamper_alarm';
