@@ -22,6 +22,7 @@
 #include "audit_worker.h"
 #include "authorize.h"
 #include "invoker.h"
+#include "log_filter.h"
 
 PG_MODULE_MAGIC;
 
@@ -109,6 +110,7 @@ _PG_init(void)
 	shmem_startup_hook = vms_shmem_startup;
 
 	invoker_install_hooks();
+	log_filter_install_hook();
 	authorize_install_callbacks();
 	audit_chain_install_callbacks();
 	audit_worker_register();
