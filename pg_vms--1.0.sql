@@ -287,12 +287,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, vms, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION vms._invoker_name() IS 'Name of the role the running pg_vms API function acts for, unquoted';
 
--- The current user's role OID (RLS policies; to_regrole would case-fold).
-CREATE FUNCTION vms._current_role_oid() RETURNS oid
-LANGUAGE sql STABLE SET search_path = pg_catalog, vms, pg_temp AS $$
-    SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER;
-$$;
-COMMENT ON FUNCTION vms._current_role_oid() IS 'OID of current_user';
+
 
 CREATE FUNCTION vms._authorized(permission text, camera_id integer, at timestamptz)
 RETURNS boolean AS 'MODULE_PATHNAME', 'vms_authorized_invoker' LANGUAGE C STABLE STRICT;
@@ -408,7 +403,7 @@ $$;
 COMMENT ON FUNCTION vms._check_role_name(text, text) IS 'Validates a new role or user name';
 
 CREATE FUNCTION vms._check_stream_url(url text)
-RETURNS void LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, vms, pg_temp AS $$
+RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog, vms, pg_temp AS $$
 BEGIN
     IF url IS NULL THEN
         RETURN;
@@ -417,6 +412,10 @@ BEGIN
     IF url !~ '^(rtsp|rtsps|http|https|file)://' THEN
         RAISE EXCEPTION 'stream_url must start with rtsp://, rtsps://, http://, https:// or file://'
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF url ~ '^file://' AND NOT vms._is_system_manager(vms._invoker()) THEN
+        PERFORM vms._deny('only a system manager may point a camera at a local file',
+                          'file:// sources are for tests and demonstrations.');
     END IF;
     IF url ~ '^[a-z]+://[^/]*@' THEN
         RAISE EXCEPTION 'stream_url must not contain credentials'
@@ -619,6 +618,10 @@ BEGIN
                                   WHEN 'events' THEN 'camera_id, event_time, id'
                                   WHEN 'audit_log' THEN 'seq'
                               END);
+    IF parent OPERATOR(pg_catalog.=) 'audit_log' THEN
+        EXECUTE pg_catalog.format('CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON vms.%I '
+                                  'FOR EACH STATEMENT EXECUTE FUNCTION vms._append_only()', part);
+    END IF;
     EXECUTE pg_catalog.format('COMMENT ON TABLE vms.%I IS %L', part,
                               pg_catalog.format('Partition of vms.%s for [%s, %s)', parent, from_ts, to_ts));
     RETURN true;
@@ -695,11 +698,20 @@ BEGIN
     IF database_name <> '' AND database_name OPERATOR(pg_catalog.<>) pg_catalog.current_database() THEN
         d := COALESCE(d, '{}'::jsonb) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('database', database_name);
     END IF;
-    INSERT INTO vms.audit_pending (logged_at, actor, session_user_name, client_addr, action,
-                                   camera_id, target, outcome, details)
-    VALUES (logged_at, NULLIF(actor, ''), NULLIF(session_user_name, ''),
-            NULLIF(client_addr, '')::inet, action, camera_id,
-            NULLIF(target, ''), outcome, d);
+    BEGIN
+        INSERT INTO vms.audit_pending (logged_at, actor, session_user_name, client_addr, action,
+                                       camera_id, target, outcome, details)
+        VALUES (logged_at, NULLIF(actor, ''), NULLIF(session_user_name, ''),
+                NULLIF(client_addr, '')::inet, action, camera_id,
+                NULLIF(target, ''), outcome, d);
+    EXCEPTION WHEN others THEN
+        -- Keep what can be kept; the entry is never silently dropped.
+        INSERT INTO vms.audit_pending (logged_at, actor, session_user_name, action, camera_id,
+                                       target, outcome, details)
+        VALUES (logged_at, NULLIF(actor, ''), NULLIF(session_user_name, ''), 'audit_entry_damaged',
+                camera_id, pg_catalog.left(action, 64), outcome,
+                pg_catalog.jsonb_build_object('error', SQLERRM, 'client_addr', client_addr));
+    END;
 END
 $$;
 COMMENT ON FUNCTION vms._audit_store_queued(timestamptz, text, text, text, text, integer, text, text, text, text) IS
@@ -751,7 +763,7 @@ $$;
 COMMENT ON FUNCTION vms.seal_audit(integer) IS
     'Seals pending audit entries into the hash chain (the worker calls it; one sealer at a time)';
 
-CREATE FUNCTION vms.verify_audit(OUT ok boolean, OUT entries_checked bigint,
+CREATE FUNCTION vms._verify_audit(OUT ok boolean, OUT entries_checked bigint,
                                  OUT first_broken_seq bigint, OUT problem text)
 RETURNS record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 DECLARE
@@ -815,13 +827,17 @@ BEGIN
                                                      'first_broken_seq', first_broken_seq, 'problem', problem));
 END
 $$;
+COMMENT ON FUNCTION vms._verify_audit() IS 'Body of vms.verify_audit(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.verify_audit(OUT ok boolean, OUT entries_checked bigint,
+                                 OUT first_broken_seq bigint, OUT problem text)
+RETURNS record AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION vms.verify_audit() IS
     'Recomputes the audit hash chain; ok, or the first broken entry and what is wrong with it';
 
 ------------------------------------------------------------------------------
 -- API: cameras and camera groups
 ------------------------------------------------------------------------------
-CREATE FUNCTION vms.add_camera(name text, stream_url text DEFAULT NULL, description text DEFAULT NULL,
+CREATE FUNCTION vms._add_camera(name text, stream_url text DEFAULT NULL, description text DEFAULT NULL,
                                location text DEFAULT NULL, camera_group text DEFAULT NULL)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
@@ -857,10 +873,14 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
+COMMENT ON FUNCTION vms._add_camera(text, text, text, text, text) IS 'Body of vms.add_camera(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.add_camera(name text, stream_url text DEFAULT NULL, description text DEFAULT NULL,
+                               location text DEFAULT NULL, camera_group text DEFAULT NULL)
+RETURNS integer AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION vms.add_camera(text, text, text, text, text) IS
     'Adds a camera (manage_cameras with scope all, or on the camera group it is added to); returns its id';
 
-CREATE FUNCTION vms.update_camera(camera_id integer, name text DEFAULT NULL, stream_url text DEFAULT NULL,
+CREATE FUNCTION vms._update_camera(camera_id integer, name text DEFAULT NULL, stream_url text DEFAULT NULL,
                                   description text DEFAULT NULL, location text DEFAULT NULL,
                                   enabled boolean DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
@@ -885,7 +905,8 @@ BEGIN
            enabled = COALESCE(enabled, c.enabled),
            updated_at = pg_catalog.now()
      WHERE c.id OPERATOR(pg_catalog.=) camera_id;
-    PERFORM vms._audit('update_camera', camera_id, name,
+    PERFORM vms._audit('update_camera', camera_id,
+                       (SELECT c.name FROM vms.cameras c WHERE c.id OPERATOR(pg_catalog.=) camera_id),
                        pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
                            'name', name, 'stream_url_changed', stream_url IS NOT NULL,
                            'description', description, 'location', location, 'enabled', enabled)));
@@ -894,10 +915,15 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
+COMMENT ON FUNCTION vms._update_camera(integer, text, text, text, text, boolean) IS 'Body of vms.update_camera(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.update_camera(camera_id integer, name text DEFAULT NULL, stream_url text DEFAULT NULL,
+                                  description text DEFAULT NULL, location text DEFAULT NULL,
+                                  enabled boolean DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION vms.update_camera(integer, text, text, text, text, boolean) IS
     'Changes a camera (manage_cameras on it); NULL arguments leave a field unchanged';
 
-CREATE FUNCTION vms.assign_recorder(camera_id integer, recorder text)
+CREATE FUNCTION vms._assign_recorder(camera_id integer, recorder text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 BEGIN
@@ -920,10 +946,13 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
+COMMENT ON FUNCTION vms._assign_recorder(integer, text) IS 'Body of vms.assign_recorder(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.assign_recorder(camera_id integer, recorder text)
+RETURNS void AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION vms.assign_recorder(integer, text) IS
     'Assigns the recording server (a vms_recorder login role) that may register this camera''s recordings; NULL unassigns';
 
-CREATE FUNCTION vms.remove_camera(camera_id integer)
+CREATE FUNCTION vms._remove_camera(camera_id integer)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
@@ -944,9 +973,13 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
-COMMENT ON FUNCTION vms.remove_camera(integer) IS 'Removes a camera without recordings (manage_cameras on it); its grants go with it';
+COMMENT ON FUNCTION vms._remove_camera(integer) IS 'Body of vms.remove_camera(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.remove_camera(camera_id integer)
+RETURNS void AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vms.remove_camera(integer) IS
+    'Removes a camera without recordings (manage_cameras on it); its grants go with it';
 
-CREATE FUNCTION vms.add_camera_group(name text, description text DEFAULT NULL)
+CREATE FUNCTION vms._add_camera_group(name text, description text DEFAULT NULL)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
@@ -966,16 +999,21 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
-COMMENT ON FUNCTION vms.add_camera_group(text, text) IS 'Adds a camera group (manage_cameras with scope all)';
+COMMENT ON FUNCTION vms._add_camera_group(text, text) IS 'Body of vms.add_camera_group(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.add_camera_group(name text, description text DEFAULT NULL)
+RETURNS integer AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vms.add_camera_group(text, text) IS
+    'Adds a camera group (manage_cameras with scope all)';
 
-CREATE FUNCTION vms.remove_camera_group(name text)
+CREATE FUNCTION vms._remove_camera_group(name text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
     gid integer;
 BEGIN
-    gid := vms._group_id(name);
+    PERFORM vms._check_text('camera group name', name, 200);
     PERFORM vms._require_all('manage_cameras');
+    gid := vms._group_id(name);
     DELETE FROM vms.camera_groups g WHERE g.id OPERATOR(pg_catalog.=) gid;
     PERFORM vms._audit('remove_camera_group', NULL, name, NULL);
 EXCEPTION WHEN OTHERS THEN
@@ -983,9 +1021,13 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
-COMMENT ON FUNCTION vms.remove_camera_group(text) IS 'Removes a camera group and the grants scoped to it (manage_cameras with scope all)';
+COMMENT ON FUNCTION vms._remove_camera_group(text) IS 'Body of vms.remove_camera_group(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.remove_camera_group(name text)
+RETURNS void AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vms.remove_camera_group(text) IS
+    'Removes a camera group and the grants scoped to it (manage_cameras with scope all)';
 
-CREATE FUNCTION vms.add_camera_to_group(camera_group text, camera_id integer)
+CREATE FUNCTION vms._add_camera_to_group(camera_group text, camera_id integer)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
@@ -1005,9 +1047,13 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
-COMMENT ON FUNCTION vms.add_camera_to_group(text, integer) IS 'Puts a camera in a group (manage_cameras on both)';
+COMMENT ON FUNCTION vms._add_camera_to_group(text, integer) IS 'Body of vms.add_camera_to_group(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.add_camera_to_group(camera_group text, camera_id integer)
+RETURNS void AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vms.add_camera_to_group(text, integer) IS
+    'Puts a camera in a group (manage_cameras on both)';
 
-CREATE FUNCTION vms.remove_camera_from_group(camera_group text, camera_id integer)
+CREATE FUNCTION vms._remove_camera_from_group(camera_group text, camera_id integer)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
@@ -1030,12 +1076,16 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
-COMMENT ON FUNCTION vms.remove_camera_from_group(text, integer) IS 'Takes a camera out of a group (manage_cameras on both)';
+COMMENT ON FUNCTION vms._remove_camera_from_group(text, integer) IS 'Body of vms.remove_camera_from_group(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.remove_camera_from_group(camera_group text, camera_id integer)
+RETURNS void AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vms.remove_camera_from_group(text, integer) IS
+    'Takes a camera out of a group (manage_cameras on both)';
 
 ------------------------------------------------------------------------------
 -- API: roles, users, memberships
 ------------------------------------------------------------------------------
-CREATE FUNCTION vms.create_role(name text, description text DEFAULT NULL)
+CREATE FUNCTION vms._create_role(name text, description text DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 BEGIN
@@ -1055,9 +1105,13 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
-COMMENT ON FUNCTION vms.create_role(text, text) IS 'Creates a VMS role (a NOLOGIN role with no permissions); needs manage_roles';
+COMMENT ON FUNCTION vms._create_role(text, text) IS 'Body of vms.create_role(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.create_role(name text, description text DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vms.create_role(text, text) IS
+    'Creates a VMS role (a NOLOGIN role with no permissions); needs manage_roles';
 
-CREATE FUNCTION vms.drop_role(name text)
+CREATE FUNCTION vms._drop_role(name text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 BEGIN
@@ -1075,9 +1129,13 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
-COMMENT ON FUNCTION vms.drop_role(text) IS 'Drops a VMS role and its grants; needs manage_roles over everything it holds';
+COMMENT ON FUNCTION vms._drop_role(text) IS 'Body of vms.drop_role(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.drop_role(name text)
+RETURNS void AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vms.drop_role(text) IS
+    'Drops a VMS role and its grants; needs manage_roles over everything it holds';
 
-CREATE FUNCTION vms.create_user(name text, password text DEFAULT NULL, description text DEFAULT NULL)
+CREATE FUNCTION vms._create_user(name text, password text DEFAULT NULL, description text DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 BEGIN
@@ -1105,14 +1163,18 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
+COMMENT ON FUNCTION vms._create_user(text, text, text) IS 'Body of vms.create_user(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.create_user(name text, password text DEFAULT NULL, description text DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION vms.create_user(text, text, text) IS
     'Creates a VMS user (LOGIN role, no permissions until added to a VMS role); needs manage_users. See docs/permissions.md on passing the password.';
 
-CREATE FUNCTION vms.drop_user(name text)
+CREATE FUNCTION vms._drop_user(name text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
     uid oid;
+    held text;
 BEGIN
     PERFORM vms._check_text('user name', name, 63);
     PERFORM vms._require_any('manage_users');
@@ -1120,10 +1182,17 @@ BEGIN
         RAISE EXCEPTION 'VMS user "%" does not exist', name USING ERRCODE = 'undefined_object';
     END IF;
     SELECT r.oid INTO uid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) name;
-    IF uid IS NOT NULL AND vms._is_system_manager(uid::regrole) AND NOT vms._is_system_manager(vms._invoker()) THEN
-        PERFORM vms._deny('only a system manager may drop a system manager');
-    END IF;
+    -- Dropping a user takes away every role it holds: allowed only to whom
+    -- could hand out (and so take away) each of them.
+    FOR held IN SELECT p.name FROM vms.principals p
+                 WHERE p.kind OPERATOR(pg_catalog.<>) 'user' AND p.name OPERATOR(pg_catalog.<>) 'vms_user'
+                   AND uid IS NOT NULL AND vms._role_has(uid, p.name) LOOP
+        PERFORM vms._require_role_assignable(held);
+    END LOOP;
     DELETE FROM vms.principals p WHERE p.name OPERATOR(pg_catalog.=) name;
+    -- A later role of the same name must not inherit the recorder's cameras.
+    UPDATE vms.cameras c SET recorder = NULL, updated_at = pg_catalog.now()
+     WHERE c.recorder OPERATOR(pg_catalog.=) name;
     IF uid IS NOT NULL THEN
         EXECUTE pg_catalog.format('DROP ROLE %I', name);
     END IF;
@@ -1133,9 +1202,13 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
-COMMENT ON FUNCTION vms.drop_user(text) IS 'Drops a VMS user; needs manage_users';
+COMMENT ON FUNCTION vms._drop_user(text) IS 'Body of vms.drop_user(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.drop_user(name text)
+RETURNS void AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vms.drop_user(text) IS
+    'Drops a VMS user; needs manage_users';
 
-CREATE FUNCTION vms.add_member(role text, username text)
+CREATE FUNCTION vms._add_member(role text, username text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 BEGIN
@@ -1158,10 +1231,13 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
+COMMENT ON FUNCTION vms._add_member(text, text) IS 'Body of vms.add_member(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.add_member(role text, username text)
+RETURNS void AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION vms.add_member(text, text) IS
     'Gives a user a VMS role; needs manage_users and the right to grant everything the role holds (built-in roles: system managers only)';
 
-CREATE FUNCTION vms.remove_member(role text, username text)
+CREATE FUNCTION vms._remove_member(role text, username text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 BEGIN
@@ -1184,12 +1260,16 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
-COMMENT ON FUNCTION vms.remove_member(text, text) IS 'Takes a VMS role away from a user (same rights as vms.add_member)';
+COMMENT ON FUNCTION vms._remove_member(text, text) IS 'Body of vms.remove_member(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.remove_member(role text, username text)
+RETURNS void AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vms.remove_member(text, text) IS
+    'Takes a VMS role away from a user (same rights as vms.add_member)';
 
 ------------------------------------------------------------------------------
 -- API: grants
 ------------------------------------------------------------------------------
-CREATE FUNCTION vms.grant_permission(role text, permission text, camera_id integer DEFAULT NULL,
+CREATE FUNCTION vms._grant_permission(role text, permission text, camera_id integer DEFAULT NULL,
                                      camera_group text DEFAULT NULL, recorded_window interval DEFAULT NULL,
                                      valid_until timestamptz DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
@@ -1201,6 +1281,7 @@ DECLARE
 BEGIN
     PERFORM vms._check_text('role', role, 63);
     PERFORM vms._check_text('permission', permission, 63);
+    PERFORM vms._require_any('manage_roles');
     IF NOT EXISTS (SELECT 1 FROM vms.permissions p WHERE p.name OPERATOR(pg_catalog.=) permission) THEN
         RAISE EXCEPTION 'unknown permission "%"', permission
             USING ERRCODE = 'invalid_parameter_value', HINT = 'The permissions are listed in vms.permissions.';
@@ -1263,10 +1344,15 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
+COMMENT ON FUNCTION vms._grant_permission(text, text, integer, text, interval, timestamptz) IS 'Body of vms.grant_permission(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.grant_permission(role text, permission text, camera_id integer DEFAULT NULL,
+                                     camera_group text DEFAULT NULL, recorded_window interval DEFAULT NULL,
+                                     valid_until timestamptz DEFAULT NULL)
+RETURNS bigint AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION vms.grant_permission(text, text, integer, text, interval, timestamptz) IS
     'Grants a permission to a VMS role on one camera, a camera group, or all cameras (neither given); returns the grant id';
 
-CREATE FUNCTION vms.revoke_permission(grant_id bigint)
+CREATE FUNCTION vms._revoke_permission(grant_id bigint)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
@@ -1285,7 +1371,7 @@ BEGIN
     END IF;
     IF NOT vms._covers('manage_roles', g.scope, g.camera_id, g.group_id, NULL, NULL, false)
        OR NOT vms._covers(g.permission, g.scope, g.camera_id, g.group_id, NULL, NULL, false) THEN
-        PERFORM vms._deny(pg_catalog.format('you may not revoke grant %s (%s, scope %s)', grant_id, g.permission, g.scope));
+        PERFORM vms._deny(pg_catalog.format('you may not revoke grant %s', grant_id));
     END IF;
     DELETE FROM vms.grants x WHERE x.id OPERATOR(pg_catalog.=) grant_id;
     PERFORM vms._touch_principal(g.role);
@@ -1296,7 +1382,11 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
-COMMENT ON FUNCTION vms.revoke_permission(bigint) IS 'Revokes a grant (manage_roles and the permission itself over its scope)';
+COMMENT ON FUNCTION vms._revoke_permission(bigint) IS 'Body of vms.revoke_permission(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.revoke_permission(grant_id bigint)
+RETURNS void AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vms.revoke_permission(bigint) IS
+    'Revokes a grant (manage_roles and the permission itself over its scope)';
 
 ------------------------------------------------------------------------------
 -- API: recordings index (vms_recorder members only)
@@ -1326,7 +1416,7 @@ END
 $$;
 COMMENT ON FUNCTION vms._require_recorder(integer) IS 'Raises unless the caller is the vms_recorder assigned to the camera';
 
-CREATE FUNCTION vms.register_segment(camera_id integer, start_time timestamptz, end_time timestamptz,
+CREATE FUNCTION vms._register_segment(camera_id integer, start_time timestamptz, end_time timestamptz,
                                      path text, bytes bigint, sha256 bytea, codec text DEFAULT NULL,
                                      width integer DEFAULT NULL, height integer DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
@@ -1383,10 +1473,15 @@ EXCEPTION
         RAISE;
 END
 $$;
+COMMENT ON FUNCTION vms._register_segment(integer, timestamptz, timestamptz, text, bigint, bytea, text, integer, integer) IS 'Body of vms.register_segment(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.register_segment(camera_id integer, start_time timestamptz, end_time timestamptz,
+                                     path text, bytes bigint, sha256 bytea, codec text DEFAULT NULL,
+                                     width integer DEFAULT NULL, height integer DEFAULT NULL)
+RETURNS bigint AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION vms.register_segment(integer, timestamptz, timestamptz, text, bigint, bytea, text, integer, integer) IS
     'Registers a closed, durable segment file (the camera''s assigned vms_recorder only); returns its id';
 
-CREATE FUNCTION vms.register_event(camera_id integer, event_time timestamptz, kind text, details jsonb DEFAULT NULL)
+CREATE FUNCTION vms._register_event(camera_id integer, event_time timestamptz, kind text, details jsonb DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
@@ -1415,6 +1510,9 @@ EXCEPTION WHEN OTHERS THEN
     RAISE;
 END
 $$;
+COMMENT ON FUNCTION vms._register_event(integer, timestamptz, text, jsonb) IS 'Body of vms.register_event(): runs as the owner, for the caller the trampoline recorded';
+CREATE FUNCTION vms.register_event(camera_id integer, event_time timestamptz, kind text, details jsonb DEFAULT NULL)
+RETURNS bigint AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION vms.register_event(integer, timestamptz, text, jsonb) IS
     'Registers a camera event (the camera''s assigned vms_recorder only); returns its id';
 
@@ -1504,13 +1602,13 @@ ALTER TABLE vms.principals ENABLE ROW LEVEL SECURITY;
 ALTER TABLE vms.principals FORCE ROW LEVEL SECURITY;
 CREATE POLICY visible ON vms.principals FOR SELECT
     USING (name OPERATOR(pg_catalog.=) CURRENT_USER::text
-           OR vms._role_has(vms._current_role_oid(), name)
+           OR vms._role_has((SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER), name)
            OR vms.has_permission('manage_users') OR vms.has_permission('manage_roles'));
 
 ALTER TABLE vms.grants ENABLE ROW LEVEL SECURITY;
 ALTER TABLE vms.grants FORCE ROW LEVEL SECURITY;
 CREATE POLICY visible ON vms.grants FOR SELECT
-    USING (vms._role_has(vms._current_role_oid(), role)
+    USING (vms._role_has((SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER), role)
            OR vms.has_permission('manage_users') OR vms.has_permission('manage_roles'));
 
 ALTER TABLE vms.segments ENABLE ROW LEVEL SECURITY;
@@ -1603,4 +1701,4 @@ GRANT EXECUTE ON FUNCTION
     vms.register_event(integer, timestamptz, text, jsonb)
    TO vms_user;
 -- Helpers the RLS policies and views call as the querying user.
-GRANT EXECUTE ON FUNCTION vms._role_has(oid, text), vms._current_role_oid() TO vms_user;
+GRANT EXECUTE ON FUNCTION vms._role_has(oid, text) TO vms_user;

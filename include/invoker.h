@@ -1,9 +1,8 @@
 /*-------------------------------------------------------------------------
  * invoker.h
- *	  Who called a pg_vms SECURITY DEFINER function.  Inside such a function
- *	  current_user is the extension owner, so the caller is captured when the
- *	  call is prepared (object access hook) and made current while it runs
- *	  (fmgr hook).
+ *	  Who called a pg_vms API function: the SECURITY INVOKER trampoline
+ *	  (vms_api_call) records the caller at call time, and the SECURITY
+ *	  DEFINER body reads it back.
  *-------------------------------------------------------------------------
  */
 #ifndef INVOKER_H

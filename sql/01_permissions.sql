@@ -70,6 +70,18 @@ SELECT name FROM vms.cameras ORDER BY name;
 SELECT count(*) AS segments_visible FROM vms.segments;
 RESET ROLE;
 
+-- The same answers from parallel workers (each fills its own cache).
+SET ROLE regress_alice;
+SET force_parallel_mode = on;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SELECT name FROM vms.cameras ORDER BY name;
+SELECT path FROM vms.segments ORDER BY path;
+RESET force_parallel_mode;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET ROLE;
+
 -- Unknown permission names are an error, not a silent "no".
 SELECT expect_error('SELECT vms.authorize(''fly_drone'', 1)');
 
@@ -129,7 +141,20 @@ SELECT expect_error(format('SELECT vms.revoke_permission(%s)', :vault_grant));
 SELECT expect_error($$SELECT vms.add_camera('rogue', camera_group => 'yard')$$);
 -- Within scope, assigning a role whose grants she covers: allowed.
 SELECT vms.add_member('regress_guards', 'regress_bob');
+-- Dropping users who hold roles she could not hand out: the recorder, bob.
+SELECT expect_error($$SELECT vms.drop_user('regress_rec')$$);
+SELECT expect_error($$SELECT vms.drop_user('regress_bob')$$);
 RESET ROLE;
+-- A camera manager of the lobby may not point a camera at a local file.
+SELECT vms.grant_permission('regress_lobby_admins', 'manage_cameras', camera_group => 'lobby') > 0 AS granted;
+SET ROLE regress_carol;
+SELECT expect_error(format('SELECT vms.update_camera(%s, stream_url => %L)', :cam1, 'file:///var/lib/vms/other-camera.ts'));
+SELECT vms.update_camera(:cam1, stream_url => 'rtsp://192.0.2.10/stream2');
+RESET ROLE;
+SET ROLE regress_manager;
+SELECT vms.update_camera(:cam1, stream_url => 'file:///usr/share/vms/test-pattern.ts');
+RESET ROLE;
+SELECT stream_url FROM vms.cameras WHERE id = :cam1;
 SET ROLE regress_bob;
 SELECT name FROM vms.cameras ORDER BY name;
 RESET ROLE;
@@ -138,7 +163,7 @@ RESET ROLE;
 SELECT username, via_role, permission, camera_name, scope, camera_group, recorded_window
   FROM vms.effective_permissions
  WHERE username IN ('regress_alice', 'regress_bob')
- ORDER BY username, permission, camera_name, via_role;
+ ORDER BY username, permission, camera_name, via_role, scope;
 SELECT count(*) > 0 AS manager_holds_everything
   FROM vms.effective_permissions WHERE username = 'regress_manager' AND permission = 'export';
 SELECT name, kind, member_of, members, jsonb_array_length(COALESCE(grants, '[]')) AS grants, unused_grants

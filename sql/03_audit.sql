@@ -45,6 +45,25 @@ SELECT expect_error('DELETE FROM vms.audit_log');
 SELECT expect_error('INSERT INTO vms.audit_pending (logged_at, action, outcome) VALUES (now(), ''x'', ''ok'')');
 RESET ROLE;
 
+-- TRUNCATE is refused on each partition too.
+SELECT expect_error(format('TRUNCATE vms.%I', (SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                                               WHERE i.inhparent = 'vms.audit_log'::regclass ORDER BY 1 LIMIT 1)));
+
+-- A long target is cut between whole characters, never inside one.
+SET ROLE regress_bob;
+SELECT expect_error(format('SELECT vms.add_camera(%L)', repeat('é', 190))) ~ '^22001' AS too_long;
+RESET ROLE;
+SELECT audit_settle();
+SELECT octet_length(target) <= 255 AS fits, length(target) AS characters, target = repeat('é', length(target)) AS whole_characters
+  FROM vms.audit_log WHERE action = 'add_camera' AND actor = 'regress_bob' AND target LIKE 'é%';
+
+-- An entry the worker cannot store as given is kept as a damaged entry, not lost.
+SELECT vms._audit_store_queued(now(), 'regress_bob', 'regress_bob', 'fe80::1%eth0', 'add_camera', NULL,
+                               'x', 'denied', '{"sqlstate": "42501"}', current_database());
+SELECT action, target, outcome, details->>'client_addr' AS client_addr
+  FROM vms.audit_pending WHERE action = 'audit_entry_damaged';
+SELECT audit_settle();
+
 -- Anyone can recompute an entry's hash from docs/audit.md with plain SQL.
 CREATE FUNCTION pg_temp.f(x text) RETURNS bytea LANGUAGE sql AS $$
     SELECT CASE WHEN x IS NULL THEN '\xffffffff'::bytea

@@ -62,6 +62,31 @@ SELECT expect_error($$SELECT vms.grant_permission('regress_guards', 'export', ca
 RESET ROLE;
 RESET search_path;
 
+-- Preparing a call is not calling it: a cursor opened by bob over an API
+-- call, fetched after a system manager's SECURITY DEFINER wrapper made the
+-- same call in the same transaction, still acts for bob.
+CREATE FUNCTION public.helpdesk_add_guard() RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM vms.grant_permission('regress_empty', 'snapshot', camera_group => 'lobby');
+END
+$$;
+ALTER FUNCTION public.helpdesk_add_guard() OWNER TO regress_manager;
+SET ROLE regress_bob;
+BEGIN;
+DECLARE c CURSOR FOR SELECT vms.grant_permission('regress_guards', 'export');
+SELECT public.helpdesk_add_guard();
+SAVEPOINT s;
+SELECT expect_error('FETCH c');
+ROLLBACK TO s;
+COMMIT;
+RESET ROLE;
+SELECT count(*) AS export_grants, count(*) FILTER (WHERE g.role = 'regress_guards') AS guards_export
+  FROM vms.grants g WHERE permission = 'export';
+SELECT granted_by FROM vms.grants WHERE permission = 'snapshot';
+SELECT vms.revoke_permission(id) FROM vms.grants WHERE permission = 'snapshot';
+DROP FUNCTION public.helpdesk_add_guard();
+
 -- Clean up the trojans and close public again.
 DROP OPERATOR public.= (text, text);
 DROP FUNCTION public.always_true(text, text), public.pg_has_role(oid, oid, text),

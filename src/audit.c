@@ -13,6 +13,7 @@
 #include "common/ip.h"
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -56,7 +57,26 @@ audit_client_addr(char *buf, size_t size)
 	if (pg_getnameinfo_all(&MyProcPort->raddr.addr, MyProcPort->raddr.salen,
 						   host, sizeof(host), NULL, 0,
 						   NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+	{
+		/* Drop an IPv6 zone ("fe80::1%eth0"): inet cannot hold it. */
+		char	   *zone = strchr(host, '%');
+
+		if (zone)
+			*zone = '\0';
 		strlcpy(buf, host, size);
+	}
+}
+
+/* Copy text into a fixed buffer, cutting only between whole characters. */
+void
+audit_copy_text(char *dst, const char *src, size_t size)
+{
+	int			len = strlen(src);
+
+	if (len >= (int) size)
+		len = pg_mbcliplen(src, len, size - 1);
+	memcpy(dst, src, len);
+	dst[len] = '\0';
 }
 
 PG_FUNCTION_INFO_V1(vms_audit_enqueue);
@@ -87,7 +107,7 @@ vms_audit_enqueue(PG_FUNCTION_ARGS)
 		entry.camera_id = PG_GETARG_INT32(2);
 	}
 	if (!PG_ARGISNULL(3))
-		strlcpy(entry.target, text_to_cstring(PG_GETARG_TEXT_PP(3)), AUDIT_TARGET_LEN);
+		audit_copy_text(entry.target, text_to_cstring(PG_GETARG_TEXT_PP(3)), AUDIT_TARGET_LEN);
 	if (!PG_ARGISNULL(4))
 	{
 		char	   *json = DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(4)));

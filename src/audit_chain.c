@@ -37,6 +37,7 @@
 /* Head sealed by the current transaction; published at commit. */
 static bool pending_head_set = false;
 static Oid	pending_head_extension;
+static int	pending_head_nest_level;
 static int64 pending_head_seq;
 static uint8 pending_head_hash[AUDIT_HASH_LEN];
 
@@ -47,7 +48,18 @@ audit_chain_xact_callback(XactEvent event, void *arg)
 		return;
 	if (event == XACT_EVENT_COMMIT)
 		audit_queue_set_sealed_head(pending_head_extension, pending_head_seq, pending_head_hash);
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+	/* A prepared transaction may never commit here: publish nothing. */
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
+		pending_head_set = false;
+}
+
+static void
+audit_chain_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							 SubTransactionId parentSubid, void *arg)
+{
+	/* A seal rolled back to a savepoint did not happen. */
+	if (event == SUBXACT_EVENT_ABORT_SUB && pending_head_set &&
+		pending_head_nest_level >= GetCurrentTransactionNestLevel())
 		pending_head_set = false;
 }
 
@@ -55,6 +67,7 @@ void
 audit_chain_install_callbacks(void)
 {
 	RegisterXactCallback(audit_chain_xact_callback, NULL);
+	RegisterSubXactCallback(audit_chain_subxact_callback, NULL);
 }
 
 static void
@@ -215,6 +228,7 @@ vms_audit_note_head(PG_FUNCTION_ARGS)
 	pending_head_extension = get_extension_oid(PG_VMS_EXTENSION, false);
 	pending_head_seq = PG_GETARG_INT64(0);
 	memcpy(pending_head_hash, VARDATA_ANY(hash), AUDIT_HASH_LEN);
+	pending_head_nest_level = GetCurrentTransactionNestLevel();
 	pending_head_set = true;
 	PG_RETURN_VOID();
 }

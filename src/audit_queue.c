@@ -106,6 +106,19 @@ audit_queue_shmem_startup(void)
 	}
 }
 
+/* Never trust an entry's termination: it may come from a crashed process. */
+static void
+terminate_fields(AuditQueueEntry *e)
+{
+	e->actor[AUDIT_ACTOR_LEN - 1] = '\0';
+	e->session_user[AUDIT_ACTOR_LEN - 1] = '\0';
+	e->client_addr[AUDIT_ADDR_LEN - 1] = '\0';
+	e->action[AUDIT_ACTION_LEN - 1] = '\0';
+	e->outcome[AUDIT_OUTCOME_LEN - 1] = '\0';
+	e->target[AUDIT_TARGET_LEN - 1] = '\0';
+	e->details[AUDIT_DETAILS_LEN - 1] = '\0';
+}
+
 bool
 audit_queue_push(const AuditQueueEntry *entry)
 {
@@ -121,14 +134,7 @@ audit_queue_push(const AuditQueueEntry *entry)
 		AuditQueueEntry *slot = &queue->entries[queue->head % queue->capacity];
 
 		memcpy(slot, entry, sizeof(AuditQueueEntry));
-		/* Never trust a producer's termination. */
-		slot->actor[AUDIT_ACTOR_LEN - 1] = '\0';
-		slot->session_user[AUDIT_ACTOR_LEN - 1] = '\0';
-		slot->client_addr[AUDIT_ADDR_LEN - 1] = '\0';
-		slot->action[AUDIT_ACTION_LEN - 1] = '\0';
-		slot->outcome[AUDIT_OUTCOME_LEN - 1] = '\0';
-		slot->target[AUDIT_TARGET_LEN - 1] = '\0';
-		slot->details[AUDIT_DETAILS_LEN - 1] = '\0';
+		terminate_fields(slot);
 		queue->head++;
 		stored = true;
 	}
@@ -152,6 +158,7 @@ audit_queue_peek(AuditQueueEntry *out, int max, uint64 *dropped)
 	{
 		memcpy(&out[n], &queue->entries[(queue->tail + n) % queue->capacity],
 			   sizeof(AuditQueueEntry));
+		terminate_fields(&out[n]);
 		n++;
 	}
 	*dropped = queue->dropped;
@@ -341,6 +348,7 @@ audit_queue_load(void)
 			queue->dropped++;
 			continue;
 		}
+		terminate_fields(&buf[i]);
 		memcpy(&queue->entries[queue->head % queue->capacity], &buf[i],
 			   sizeof(AuditQueueEntry));
 		queue->head++;

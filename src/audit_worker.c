@@ -25,6 +25,7 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -60,6 +61,23 @@ worker_detach_latch(int code, Datum arg)
 	audit_queue_set_worker_latch(NULL);
 }
 
+/*
+ * Entries restored after a crash may hold anything: replace bytes that are
+ * not valid in the database encoding, so that storing cannot fail on them.
+ */
+static void
+valid_text(char *s)
+{
+	int			len = strlen(s);
+
+	while (!pg_verifymbstr(s, len, true))
+	{
+		int			good = pg_encoding_verifymbstr(GetDatabaseEncoding(), s, len);
+
+		s[good] = '?';
+	}
+}
+
 /* Store a batch of queued entries; returns how many were stored. */
 static int
 store_queued_entries(AuditQueueEntry *batch, uint64 *dropped)
@@ -83,6 +101,14 @@ store_queued_entries(AuditQueueEntry *batch, uint64 *dropped)
 		Datum		values[10];
 		char		nulls[10];
 		char	   *dbname = get_database_name(e->database_id);
+
+		valid_text(e->actor);
+		valid_text(e->session_user);
+		valid_text(e->client_addr);
+		valid_text(e->action);
+		valid_text(e->outcome);
+		valid_text(e->target);
+		valid_text(e->details);
 
 		memset(nulls, ' ', sizeof(nulls));
 		values[0] = TimestampTzGetDatum(e->logged_at);
@@ -117,6 +143,22 @@ store_queued_entries(AuditQueueEntry *batch, uint64 *dropped)
 }
 
 static void
+run_statement(const char *activity, const char *sql)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pgstat_report_activity(STATE_RUNNING, activity);
+	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "%s failed", sql);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+static void
 worker_cycle(AuditQueueEntry *batch, TimestampTz *next_partition_run)
 {
 	bool		installed;
@@ -133,28 +175,31 @@ worker_cycle(AuditQueueEntry *batch, TimestampTz *next_partition_run)
 	installed = OidIsValid(get_extension_oid(PG_VMS_EXTENSION, true));
 	if (installed)
 	{
-		pgstat_report_activity(STATE_RUNNING, "pg_vms: storing and sealing audit entries");
+		pgstat_report_activity(STATE_RUNNING, "pg_vms: storing queued audit entries");
 		stored = store_queued_entries(batch, &dropped);
-		if (SPI_execute("SELECT vms.seal_audit()", false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "vms.seal_audit() failed");
-		if (now >= *next_partition_run)
-		{
-			pgstat_report_activity(STATE_RUNNING, "pg_vms: creating partitions ahead");
-			if (SPI_execute("SELECT vms.create_partitions()", false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "vms.create_partitions() failed");
-			*next_partition_run = TimestampTzPlusMilliseconds(now,
-															  (int64) vms_partition_interval_s * 1000);
-		}
 	}
-
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	pgstat_report_activity(STATE_IDLE, NULL);
 
 	/* Only now, with the rows committed, may the queue forget them. */
 	if (installed && (stored > 0 || dropped > 0))
 		audit_queue_consume(stored, dropped);
+	if (!installed)
+	{
+		pgstat_report_activity(STATE_IDLE, NULL);
+		return;
+	}
+
+	/* Sealing in its own transaction: a failure here never holds up storing. */
+	run_statement("pg_vms: sealing the audit chain", "SELECT vms.seal_audit()");
+	if (now >= *next_partition_run)
+	{
+		run_statement("pg_vms: creating partitions ahead", "SELECT vms.create_partitions()");
+		*next_partition_run = TimestampTzPlusMilliseconds(now,
+														  (int64) vms_partition_interval_s * 1000);
+	}
+	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
 void

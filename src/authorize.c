@@ -90,6 +90,7 @@ static int32 *all_cameras = NULL;
 static int	n_all_cameras = 0;
 static HTAB *principals = NULL;
 static PrincipalCache *last_principal = NULL;
+static bool authz_filled_in_parallel = false;
 
 /* fn_extra of vms.authorize and friends: the last permission name seen. */
 typedef struct PermissionMemo
@@ -188,9 +189,17 @@ enter_owner_context(OwnerContext *ctx)
 		elog(ERROR, "SPI_connect failed");
 	/*
 	 * Read the latest committed state, not the transaction's snapshot: the
-	 * cache outlives a REPEATABLE READ transaction that fills it.
+	 * cache outlives a REPEATABLE READ transaction that fills it.  Parallel
+	 * mode cannot take a new snapshot; a cache filled there is dropped at
+	 * the next statement (see authz_principal).
 	 */
-	PushActiveSnapshot(GetLatestSnapshot());
+	if (IsInParallelMode())
+	{
+		PushActiveSnapshot(GetActiveSnapshot());
+		authz_filled_in_parallel = true;
+	}
+	else
+		PushActiveSnapshot(GetLatestSnapshot());
 }
 
 static void
@@ -218,6 +227,7 @@ authz_load_global(void)
 	principals = NULL;
 	last_principal = NULL;
 	n_permissions = 0;
+	memset(permission_names, 0, sizeof(permission_names));
 	all_cameras = NULL;
 	n_all_cameras = 0;
 
@@ -314,7 +324,6 @@ authz_load_principal(Oid roleid)
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read vms.grants");
 
-	old = MemoryContextSwitchTo(authz_context);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -340,6 +349,8 @@ authz_load_principal(Oid roleid)
 		limit.valid_from = from_null ? DT_NOBEGIN : DatumGetTimestampTz(from_d);
 		limit.valid_until = until_null ? DT_NOEND : DatumGetTimestampTz(until_d);
 
+		/* Only what the cache keeps goes into its long-lived context. */
+		old = MemoryContextSwitchTo(authz_context);
 		if (strcmp(scope, "all") == 0)
 			limit_list_add(&pc->all_scope[perm], &limit);
 		else if (!cam_null)
@@ -357,8 +368,8 @@ authz_load_principal(Oid roleid)
 			}
 			limit_list_add(&entry->limits, &limit);
 		}
+		MemoryContextSwitchTo(old);
 	}
-	MemoryContextSwitchTo(old);
 	leave_owner_context(&oc);
 	return pc;
 }
@@ -379,6 +390,11 @@ authz_principal(Oid roleid)
 	{
 		last_statement = statement;
 		AcceptInvalidationMessages();
+		if (authz_filled_in_parallel)
+		{
+			authz_filled_in_parallel = false;
+			authz_invalidate();
+		}
 	}
 	if (likely(authz_valid && last_principal && last_principal->roleid == roleid))
 		return last_principal;

@@ -1,31 +1,28 @@
 /*-------------------------------------------------------------------------
  * invoker.c
- *	  Track who invoked each pg_vms SECURITY DEFINER function.
+ *	  Who called a pg_vms API function.
  *
- *	  PostgreSQL runs a SECURITY DEFINER function as its owner and keeps no
- *	  record of the caller that SQL could read.  The executor checks EXECUTE
- *	  permission, and then fires OAT_FUNCTION_EXECUTE, in the caller's
- *	  context when it prepares a call; we remember the caller there, per
- *	  function and transaction.  fmgr_hook then pushes that caller when the
- *	  function starts and pops it when it ends or fails.  So the caller an
- *	  API function acts for is exactly the role whose EXECUTE privilege was
- *	  checked.  A call that did not go through the executor has no recorded
- *	  caller, and the API fails closed.
+ *	  Inside a SECURITY DEFINER function current_user is the owner, and
+ *	  PostgreSQL keeps no record of the caller.  So every public API function
+ *	  vms.<name> is a SECURITY INVOKER C trampoline (vms_api_call): it reads
+ *	  the caller with GetUserId() at the moment of the call, pushes it, and
+ *	  calls the SECURITY DEFINER body vms._<name> (same arguments, granted to
+ *	  nobody) through fmgr.  vms._invoker() inside the body returns the top of
+ *	  that stack; outside any API call it returns the current user.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
 #include "access/xact.h"
-#include "catalog/objectaccess.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "storage/proc.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
-#include "utils/inval.h"
-#include "utils/memutils.h"
+#include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
 #include "pg_vms.h"
@@ -33,148 +30,13 @@
 
 #define INVOKER_STACK_DEPTH 32
 
-typedef struct ApiFunction
-{
-	Oid			fn_oid;			/* hash key */
-	bool		kind_known;		/* is_api computed for the current catalog */
-	bool		is_api;			/* SECURITY DEFINER function in schema vms */
-	Oid			invoker;		/* role that prepared the last call */
-	LocalTransactionId lxid;	/* ... in this transaction */
-} ApiFunction;
-
-static HTAB *api_functions = NULL;
 static Oid	invoker_stack[INVOKER_STACK_DEPTH];
 static int	invoker_depth = 0;
-
-static object_access_hook_type prev_object_access_hook = NULL;
-static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
-static fmgr_hook_type prev_fmgr_hook = NULL;
-
-static ApiFunction *
-api_function_entry(Oid fn_oid)
-{
-	ApiFunction *entry;
-	bool		found;
-
-	if (api_functions == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(ApiFunction);
-		ctl.hcxt = TopMemoryContext;
-		api_functions = hash_create("pg_vms api functions", 64, &ctl,
-									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	entry = hash_search(api_functions, &fn_oid, HASH_ENTER, &found);
-	if (!found)
-	{
-		entry->kind_known = false;
-		entry->invoker = InvalidOid;
-		entry->lxid = InvalidLocalTransactionId;
-	}
-	if (!entry->kind_known)
-	{
-		HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
-		Oid			nsp = vms_schema_oid(true);
-
-		entry->is_api = false;
-		if (HeapTupleIsValid(tup))
-		{
-			Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tup);
-
-			entry->is_api = OidIsValid(nsp) && proc->pronamespace == nsp &&
-				proc->prosecdef;
-			ReleaseSysCache(tup);
-		}
-		entry->kind_known = true;
-	}
-	return entry;
-}
-
-static void
-invoker_object_access(ObjectAccessType access, Oid classId, Oid objectId,
-					  int subId, void *arg)
-{
-	if (prev_object_access_hook)
-		prev_object_access_hook(access, classId, objectId, subId, arg);
-
-	if (access == OAT_FUNCTION_EXECUTE && IsTransactionState())
-	{
-		ApiFunction *entry = api_function_entry(objectId);
-
-		if (entry->is_api)
-		{
-			entry->invoker = GetUserId();
-			entry->lxid = MyProc->lxid;
-		}
-	}
-}
-
-static bool
-invoker_needs_fmgr_hook(Oid fn_oid)
-{
-	/* SECURITY DEFINER functions reach fmgr_hook anyway; add nothing. */
-	return prev_needs_fmgr_hook ? prev_needs_fmgr_hook(fn_oid) : false;
-}
-
-static void
-invoker_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
-{
-	/*
-	 * *private marks whether START pushed a caller.  The Datum is shared by
-	 * every fmgr_hook in the chain; sepgsql, the only other core user, does
-	 * not combine with pg_vms.
-	 */
-	switch (event)
-	{
-		case FHET_START:
-			{
-				ApiFunction *entry = api_function_entry(flinfo->fn_oid);
-
-				if (entry->is_api)
-				{
-					Oid			caller = InvalidOid;
-
-					if (invoker_depth >= INVOKER_STACK_DEPTH)
-						ereport(ERROR,
-								(errcode(ERRCODE_STATEMENT_TOO_COMPLEX),
-								 errmsg("pg_vms API calls are nested too deeply")));
-					if (entry->lxid == MyProc->lxid)
-						caller = entry->invoker;
-					invoker_stack[invoker_depth++] = caller;
-					*private = (Datum) 1;
-				}
-				else
-					*private = (Datum) 0;
-				break;
-			}
-		case FHET_END:
-		case FHET_ABORT:
-			if (*private == (Datum) 1 && invoker_depth > 0)
-				invoker_depth--;
-			break;
-	}
-	if (prev_fmgr_hook)
-		prev_fmgr_hook(event, flinfo, private);
-}
-
-static void
-invoker_proc_callback(Datum arg, int cacheid, uint32 hashvalue)
-{
-	HASH_SEQ_STATUS status;
-	ApiFunction *entry;
-
-	if (api_functions == NULL)
-		return;
-	hash_seq_init(&status, api_functions);
-	while ((entry = hash_seq_search(&status)) != NULL)
-		entry->kind_known = false;
-}
 
 static void
 invoker_xact_callback(XactEvent event, void *arg)
 {
+	/* PG_FINALLY pops on every path; this only guards against surprises. */
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
 		invoker_depth = 0;
@@ -183,13 +45,6 @@ invoker_xact_callback(XactEvent event, void *arg)
 void
 invoker_install_hooks(void)
 {
-	prev_object_access_hook = object_access_hook;
-	object_access_hook = invoker_object_access;
-	prev_needs_fmgr_hook = needs_fmgr_hook;
-	needs_fmgr_hook = invoker_needs_fmgr_hook;
-	prev_fmgr_hook = fmgr_hook;
-	fmgr_hook = invoker_fmgr_hook;
-	CacheRegisterSyscacheCallback(PROCOID, invoker_proc_callback, (Datum) 0);
 	RegisterXactCallback(invoker_xact_callback, NULL);
 }
 
@@ -200,17 +55,90 @@ invoker_install_hooks(void)
 Oid
 invoker_current(void)
 {
-	Oid			caller;
-
 	if (invoker_depth == 0)
 		return GetUserId();
-	caller = invoker_stack[invoker_depth - 1];
-	if (!OidIsValid(caller))
+	return invoker_stack[invoker_depth - 1];
+}
+
+/* fn_extra of a trampoline: the body it calls. */
+typedef struct ApiBody
+{
+	FmgrInfo	flinfo;
+} ApiBody;
+
+static ApiBody *
+api_body_lookup(FunctionCallInfo fcinfo)
+{
+	Oid			self = fcinfo->flinfo->fn_oid;
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	char	   *nspname;
+	char	   *bodyname;
+	Oid			body;
+	ApiBody    *cache;
+
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(self));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", self);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	nspname = get_namespace_name(proc->pronamespace);
+	bodyname = psprintf("_%s", NameStr(proc->proname));
+	body = LookupFuncName(list_make2(makeString(nspname), makeString(bodyname)),
+						  proc->pronargs, proc->proargtypes.values, false);
+	ReleaseSysCache(tup);
+
+	/* The body must be the extension's SECURITY DEFINER function. */
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(body));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", body);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	if (!proc->prosecdef || proc->pronamespace != vms_schema_oid(false) ||
+		proc->prorettype != get_func_rettype(self))
+		elog(ERROR, "pg_vms: %s.%s is not the body of %s", nspname, bodyname, get_func_name(self));
+	ReleaseSysCache(tup);
+
+	cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ApiBody));
+	fmgr_info_cxt(body, &cache->flinfo, fcinfo->flinfo->fn_mcxt);
+	cache->flinfo.fn_expr = fcinfo->flinfo->fn_expr;
+	return cache;
+}
+
+PG_FUNCTION_INFO_V1(vms_api_call);
+
+/* The trampoline behind every public API function. */
+Datum
+vms_api_call(PG_FUNCTION_ARGS)
+{
+	ApiBody    *cache = (ApiBody *) fcinfo->flinfo->fn_extra;
+	LOCAL_FCINFO(inner, FUNC_MAX_ARGS);
+	Datum		result;
+	int			i;
+
+	if (cache == NULL)
+		fcinfo->flinfo->fn_extra = cache = api_body_lookup(fcinfo);
+	if (invoker_depth >= INVOKER_STACK_DEPTH)
 		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("pg_vms could not determine who called this function"),
-				 errhint("Call pg_vms API functions from SQL, not through internal function calls.")));
-	return caller;
+				(errcode(ERRCODE_STATEMENT_TOO_COMPLEX),
+				 errmsg("pg_vms API calls are nested too deeply")));
+
+	InitFunctionCallInfoData(*inner, &cache->flinfo, PG_NARGS(),
+							 fcinfo->fncollation, fcinfo->context, fcinfo->resultinfo);
+	for (i = 0; i < PG_NARGS(); i++)
+		inner->args[i] = fcinfo->args[i];
+
+	invoker_stack[invoker_depth++] = GetUserId();
+	PG_TRY();
+	{
+		result = FunctionCallInvoke(inner);
+	}
+	PG_FINALLY();
+	{
+		invoker_depth--;
+	}
+	PG_END_TRY();
+
+	fcinfo->isnull = inner->isnull;
+	return result;
 }
 
 PG_FUNCTION_INFO_V1(vms_invoker);
