@@ -255,6 +255,22 @@ authz_load_global(void)
 	}
 	MemoryContextSwitchTo(old);
 
+	leave_owner_context(&oc);
+}
+
+/*
+ * Every camera id, for answers covering all cameras.  Loaded only when such
+ * an answer is needed: decisions on one camera never need it.
+ */
+static void
+authz_load_all_cameras(void)
+{
+	OwnerContext oc;
+	uint64		i;
+
+	if (all_cameras != NULL)
+		return;
+	enter_owner_context(&oc);
 	if (SPI_execute("SELECT id FROM vms.cameras ORDER BY id", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read vms.cameras");
 	all_cameras = MemoryContextAlloc(authz_context, sizeof(int32) * Max(SPI_processed, 1));
@@ -554,6 +570,7 @@ vms_permitted_cameras(PG_FUNCTION_ARGS)
 
 	if (pc->allow_all || limits_allow(&pc->all_scope[perm], now, 0, false))
 	{
+		authz_load_all_cameras();
 		elems = palloc(sizeof(Datum) * Max(n_all_cameras, 1));
 		for (i = 0; i < n_all_cameras; i++)
 			elems[i] = Int32GetDatum(all_cameras[i]);
@@ -625,6 +642,7 @@ vms_visible_cameras(PG_FUNCTION_ARGS)
 	for (perm = 0; perm < n_permissions; perm++)
 		if (pc->allow_all || limits_allow(&pc->all_scope[perm], now, 0, false))
 		{
+			authz_load_all_cameras();
 			elems = palloc(sizeof(Datum) * Max(n_all_cameras, 1));
 			for (i = 0; i < n_all_cameras; i++)
 				elems[i] = Int32GetDatum(all_cameras[i]);
