@@ -1403,7 +1403,7 @@ BEGIN
         RAISE EXCEPTION 'camera_id must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF NOT vms._role_has(inv, 'vms_recorder') THEN
-        PERFORM vms._deny('only members of vms_recorder may register recordings');
+        PERFORM vms._deny('only recording servers (members of vms_recorder) may do this');
     END IF;
     SELECT c.recorder INTO assigned FROM vms.cameras c WHERE c.id OPERATOR(pg_catalog.=) camera_id;
     IF NOT FOUND THEN

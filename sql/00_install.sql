@@ -75,7 +75,8 @@ SELECT c.relname FROM pg_extension e, unnest(e.extconfig) AS x(oid) JOIN pg_clas
  WHERE e.extname = 'pg_vms' ORDER BY 1;
 
 -- The settings.
-SELECT name, setting, context FROM pg_settings WHERE name LIKE 'vms.%' ORDER BY name;
+SELECT name, CASE WHEN name LIKE 'vms.key%' THEN CASE WHEN setting = '' THEN '(unset)' ELSE '(set)' END ELSE setting END AS setting, context
+  FROM pg_settings WHERE name LIKE 'vms.%' ORDER BY name;
 
 -- The permission catalog.
 SELECT id, name FROM vms.permissions ORDER BY id;

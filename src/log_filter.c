@@ -21,7 +21,7 @@
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
 /* Functions whose arguments may carry a secret. */
-static const char *const secret_functions[] = {"create_user", NULL};
+static const char *const secret_functions[] = {"create_user", "set_camera_credential", NULL};
 
 static bool
 statement_carries_secret(const char *query)

@@ -22,6 +22,7 @@
 #include "audit_worker.h"
 #include "authorize.h"
 #include "invoker.h"
+#include "keys.h"
 #include "log_filter.h"
 
 PG_MODULE_MAGIC;
@@ -42,6 +43,7 @@ vms_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	audit_queue_shmem_request();
+	keys_shmem_request();
 }
 
 static void
@@ -50,6 +52,7 @@ vms_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	audit_queue_shmem_startup();
+	keys_shmem_startup();
 }
 
 void
@@ -101,6 +104,8 @@ _PG_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	keys_define_settings();
 
 	MarkGUCPrefixReserved("vms");
 

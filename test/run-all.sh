@@ -20,7 +20,14 @@ make -s install >/dev/null || { echo "install failed"; echo "0 passed, 1 failed"
 
 work=$(mktemp -d /tmp/pg_vms_test.XXXXXX)
 cp -r "$top/sql" "$top/expected" "$top/test" "$work/"
-mkdir -p "$work/regress"
+mkdir -p "$work/regress" "$work/keys"
+# Master keys for the pg_regress instance: versions 1-3, mode 0600.
+for v in 1 2 3; do
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/keys/master-$v.key"
+done
+chmod 0600 "$work"/keys/*.key
+cat "$top/test/regress.conf" >"$work/regress.conf"
+echo "vms.key_file = '$work/keys/master-%v.key'" >>"$work/regress.conf"
 run_as() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$work"
 
@@ -32,7 +39,7 @@ tests=$(ls "$top"/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort)
 echo "== pg_regress: $(echo $tests | wc -w) tests"
 run_as env -C "$work" "$PG_REGRESS" \
   --temp-instance="$work/tmp_regress" \
-  --temp-config="$work/test/regress.conf" \
+  --temp-config="$work/regress.conf" \
   --inputdir="$work" --outputdir="$work/regress" \
   --bindir="$PGBIN" --dbname=contrib_regression \
   $tests | tee "$work/regress.log"

@@ -9,7 +9,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(vms_node vms_scenario tcp_connstr wait_for_audit);
+our @EXPORT = qw(vms_node vms_scenario tcp_connstr wait_for_audit random_key);
 
 # vms_node(name, database => 'vms', conf => '...', create => 1)
 sub vms_node
@@ -18,7 +18,25 @@ sub vms_node
 	my $db = $opt{database} // 'vms';
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
-	$node->append_conf('postgresql.conf', <<"CONF" . ($opt{conf} // ''));
+	# Master keys: versions 1-3 in files of mode 0600, unless told otherwise.
+	my $keydir = $node->basedir . '/keys';
+	my $keyconf = '';
+	unless ($opt{no_key})
+	{
+		mkdir $keydir;
+		my @keys = @{ $opt{keys} // [ map { random_key() } 1 .. 3 ] };
+		for my $v (1 .. @keys)
+		{
+			my $f = "$keydir/master-$v.key";
+			open my $fh, '>', $f or die $!;
+			print $fh $keys[ $v - 1 ], "\n";
+			close $fh;
+			chmod 0600, $f;
+		}
+		$node->{vms_keys} = \@keys;
+		$keyconf = "vms.key_file = '$keydir/master-%v.key'\n";
+	}
+	$node->append_conf('postgresql.conf', $keyconf . <<"CONF" . ($opt{conf} // ''));
 shared_preload_libraries = 'pg_vms,pg_cron'
 vms.database_name = '$db'
 cron.database_name = 'vms'
@@ -37,6 +55,11 @@ CONF
 		$node->safe_psql('vms', 'CREATE EXTENSION pg_vms CASCADE');
 	}
 	return $node;
+}
+
+sub random_key
+{
+	return join '', map { sprintf '%02x', int(rand(256)) } 1 .. 32;
 }
 
 sub tcp_connstr

@@ -1,0 +1,19 @@
+/*-------------------------------------------------------------------------
+ * crypto.h
+ *	  AES-256-GCM through OpenSSL EVP: data keys wrapped by the master key,
+ *	  and values encrypted by data keys.
+ *-------------------------------------------------------------------------
+ */
+#ifndef CRYPTO_H
+#define CRYPTO_H
+
+#define GCM_NONCE_LEN	12
+#define GCM_TAG_LEN		16
+#define DATA_KEY_LEN	32
+
+extern void gcm_encrypt(const uint8 *key, const uint8 *aad, size_t aadlen,
+						const uint8 *plain, size_t plainlen, uint8 *out);
+extern bool gcm_decrypt(const uint8 *key, const uint8 *aad, size_t aadlen,
+						const uint8 *in, size_t inlen, uint8 *plain);
+
+#endif							/* CRYPTO_H */
