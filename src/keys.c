@@ -327,6 +327,9 @@ keys_shmem_startup(void)
 	if (vms_key_file[0] == '\0' && vms_key_command[0] == '\0')
 	{
 		strlcpy(store->status, "no key source is set (vms.key_file or vms.key_command)", KEY_STATUS_LEN);
+		ereport(LOG,
+				(errmsg("pg_vms: no master key: %s", store->status),
+				 errhint("Encrypted data (camera credentials, personal data) cannot be used until a key source is set and the server restarted.")));
 		return;
 	}
 	{

@@ -26,6 +26,10 @@ for v in 1 2 3; do
   head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/keys/master-$v.key"
 done
 chmod 0600 "$work"/keys/*.key
+# A libpq client that sends bind parameters (test/tools/pq_exec.c).
+mkdir -p "$work/bin"
+cc -O1 -o "$work/bin/pq_exec" "$top/test/tools/pq_exec.c" -I"$($PGBIN/pg_config --includedir)" -lpq \
+  || { echo "could not build test/tools/pq_exec.c"; echo "0 passed, 1 failed"; exit 1; }
 cat "$top/test/regress.conf" >"$work/regress.conf"
 echo "vms.key_file = '$work/keys/master-%v.key'" >>"$work/regress.conf"
 run_as() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -61,7 +65,7 @@ for t in "$work"/test/t/*.pl; do
   name=$(basename "$t")
   log="$work/tap_$name.log"
   run_as env -C "$work/test" PATH="$PGBIN:$PATH" PG_REGRESS="$PG_REGRESS" \
-    TESTDIR="$work/test" PGVMS_TOP="$top" PGVMS_WORK="$work" \
+    TESTDIR="$work/test" PGVMS_TOP="$top" PGVMS_WORK="$work" PGVMS_BIN="$work/bin" \
     prove -I "$PERL_LIB" -I "$work/test/lib" --merge -v "t/$name" >"$log" 2>&1
   status=$?
   ok=$(grep -cE '^\s*ok [0-9]+' "$log")
