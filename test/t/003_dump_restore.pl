@@ -21,7 +21,8 @@ SELECT vms.register_segment(c.id, now() - make_interval(mins => g * 10), now() -
   FROM vms.cameras c, generate_series(1, 20) g;
 SELECT vms.register_event(c.id, now() - interval '5 minutes', 'motion', '{"zone": 2}') FROM vms.cameras c;
 SQL
-ok(wait_for_audit($old, "action = 'register_event'", 2), 'audit entries sealed');
+$old->safe_psql('vms', "SELECT vms.set_camera_credential(id, 'admin', 'Dump-Secret-' || id) FROM vms.cameras");
+ok(wait_for_audit($old, "action = 'set_camera_credential'", 2), 'audit entries sealed');
 
 # What must survive, as one text per table.
 my %snapshot_sql = (
@@ -31,6 +32,8 @@ my %snapshot_sql = (
 	grants => 'SELECT string_agg(format(\'%s|%s|%s|%s|%s|%s\', id, role, permission, scope, group_id, recorded_window), \',\' ORDER BY id) FROM vms.grants',
 	segments => 'SELECT string_agg(format(\'%s|%s|%s|%s|%s\', id, camera_id, start_time, path, encode(sha256, \'hex\')), \',\' ORDER BY id) FROM vms.segments',
 	events => 'SELECT string_agg(format(\'%s|%s|%s\', id, camera_id, details), \',\' ORDER BY id) FROM vms.events',
+	credentials => 'SELECT string_agg(format(\'%s|%s\', camera_id, encode(password, \'hex\')), \',\' ORDER BY camera_id) FROM vms.camera_credentials',
+	data_keys => 'SELECT string_agg(format(\'%s|%s|%s\', id, master_version, encode(wrapped, \'hex\')), \',\' ORDER BY id) FROM vms.data_keys',
 	audit => 'SELECT count(*) || \'|\' || max(seq) || \'|\' || encode((SELECT hash FROM vms.audit_log ORDER BY seq DESC LIMIT 1), \'hex\') FROM vms.audit_log',
 	memberships => "SELECT string_agg(r.rolname || '>' || m.rolname, ',' ORDER BY r.rolname, m.rolname) FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member WHERE m.rolname LIKE 'regress%'",
 );
@@ -45,7 +48,8 @@ $old->command_ok([ 'pg_dumpall', '--roles-only', '-p', $old->port, '-h', $old->h
 $old->command_ok([ 'pg_dump', '-Fc', '-p', $old->port, '-h', $old->host, '-d', 'vms', '-f', "$tmp/vms.dump" ],
 	'pg_dump of the VMS database');
 
-my $new = vms_node('new', create => 0);
+# The new cluster gets the same master keys: keys are backed up apart from data.
+my $new = vms_node('new', create => 0, keys => $old->{vms_keys});
 $new->command_ok([ 'psql', '-X', '-q', '-p', $new->port, '-h', $new->host, '-d', 'postgres',
 		'-f', "$tmp/roles.sql" ], 'roles restored');
 $new->safe_psql('postgres', 'CREATE DATABASE vms');
@@ -62,6 +66,10 @@ is($new->safe_psql('vms', 'SELECT ok FROM vms.verify_audit()'), 't', 'the restor
 my $alice = tcp_connstr($new, 'regress_alice', 'Alice-pw-1');
 my ($ret, $out) = $new->psql('vms', 'SELECT count(*) FROM vms.segments', connstr => $alice);
 is($out, '20', 'alice logs in to the restored cluster and sees the lobby recordings within her window');
+my ($r2, $creds) = $new->psql('vms',
+	"SELECT string_agg(password, ',' ORDER BY 1) FROM (SELECT (vms.camera_credential(id)).password FROM vms.cameras) x",
+	connstr => tcp_connstr($new, 'regress_rec', 'Recorder-pw-1'));
+is($creds, 'Dump-Secret-1,Dump-Secret-2', 'encrypted credentials decrypt after restore with the same master key');
 my $next = $new->safe_psql('vms', "SELECT vms.add_camera('after-restore')");
 ok($next > 2, 'camera ids continue after the restored ones');
 ok($new->safe_psql('vms', "SELECT vms.create_partitions() >= 0"), 'partition maintenance runs after restore');
