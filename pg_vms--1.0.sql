@@ -451,8 +451,10 @@ COMMENT ON FUNCTION vms._fail(text, integer, text, text, text) IS 'Audits a deni
 CREATE FUNCTION vms._deny(message text, hint text DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, vms, pg_temp AS $$
 BEGIN
-    RAISE EXCEPTION 'permission denied: %', message
-        USING ERRCODE = 'insufficient_privilege', HINT = COALESCE(hint, '');
+    IF hint IS NULL THEN
+        RAISE EXCEPTION 'permission denied: %', message USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RAISE EXCEPTION 'permission denied: %', message USING ERRCODE = 'insufficient_privilege', HINT = hint;
 END
 $$;
 COMMENT ON FUNCTION vms._deny(text, text) IS 'Raises a permission error';

@@ -59,6 +59,11 @@ psql_as manager 'Manager-demo-1' -e -f demo/02_setup.sql
 say "The recording server registers segments (one 1 hour old, one 6 hours old, per camera)"
 psql_as recorder1 'Recorder-demo-1' -e -f demo/03_record.sql
 
+say "The manager stores the entrance camera's login: encrypted, readable only by its recorder"
+psql_as manager 'Manager-demo-1' -e -f demo/03b_credentials.sql
+psql_su -d vms -e < demo/03c_ciphertext.sql
+psql_as recorder1 'Recorder-demo-1' -e -c "SELECT * FROM vms.camera_credential(1);"
+
 say "alice (lobby guard: live + 4 hours back, lobby cameras only) reads the tables"
 psql_as alice 'Alice-demo-1' -e -f demo/04_as_user.sql
 say "bob (vault watcher: live view of the vault camera only) reads the same tables"

@@ -31,8 +31,15 @@ case "$cmd" in
     [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
     as_owner "$PGBIN/initdb" -D "$dir/data" -U postgres --auth-local=trust \
       --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
+    # A master key (version 1) beside the data directory, mode 0600.
+    mkdir -p "$dir/keys"
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/keys/master-1.key"
+    chmod 0700 "$dir/keys"
+    chmod 0600 "$dir/keys/master-1.key"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres: "$dir/keys"
     cat >>"$dir/data/postgresql.conf" <<CONF
 # pg_vms private cluster
+vms.key_file = '$dir/keys/master-%v.key'
 port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir'
