@@ -88,6 +88,26 @@ my $pw = `$pq_exec '$rec' 'SELECT password FROM vms.camera_credential(\$1)' 1`;
 chomp $pw;
 is($pw, 'Rotate-Secret-1', 'and the credential still decrypts');
 
+# A wrong key for the current version: nothing decrypts, with a clear error,
+# and nothing is changed.
+my $saved = slurp_file("$keydir/k3");
+open my $wfh, '>', "$keydir/k3" or die $!;
+print $wfh random_key(), "\n";
+close $wfh;
+$node->restart;
+my ($wret, $wout, $werr) = $node->psql('vms', 'SELECT password FROM vms.camera_credential(1)',
+	connstr => $rec);
+isnt($wret, 0, 'with a wrong master key the credential cannot be read');
+like($werr, qr/data key \d+ does not unwrap with master key version 3/, 'and the error says which key does not unwrap');
+unlike($werr, qr/Rotate-Secret-1/, 'without any plaintext');
+open $wfh, '>', "$keydir/k3" or die $!;
+print $wfh $saved;
+close $wfh;
+$node->restart;
+$pw = `$pq_exec '$rec' 'SELECT password FROM vms.camera_credential(\$1)' 1`;
+chomp $pw;
+is($pw, 'Rotate-Secret-1', 'with the right key back, it decrypts again');
+
 # A rotation the key source cannot serve fails cleanly and changes nothing.
 my ($ret, $out, $err) = $node->psql('vms', 'SELECT vms.rotate_master_key()');
 like($err, qr/could not load master key version 4/, 'rotation to a version the source lacks fails clearly');
