@@ -29,12 +29,15 @@ ALTER TABLE vms.data_keys FORCE ROW LEVEL SECURITY;
 SELECT pg_catalog.pg_extension_config_dump('vms.data_keys', '');
 SELECT pg_catalog.pg_extension_config_dump('vms.data_keys_id_seq', '');
 
-CREATE FUNCTION vms._new_data_key(id bigint, purpose text, OUT master_version integer, OUT wrapped bytea)
-RETURNS record AS 'MODULE_PATHNAME', 'vms_new_data_key' LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION vms._new_data_key(bigint, text) IS 'A fresh data key wrapped by the current master key for row id';
-CREATE FUNCTION vms._rewrap_data_key(id bigint, purpose text, master_version integer, wrapped bytea, new_version integer)
-RETURNS bytea AS 'MODULE_PATHNAME', 'vms_rewrap_data_key' LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION vms._rewrap_data_key(bigint, text, integer, bytea, integer) IS 'Rewraps a data key under another master key version';
+CREATE FUNCTION vms._new_data_key(id bigint, purpose text, subject_id bigint, version integer)
+RETURNS bytea AS 'MODULE_PATHNAME', 'vms_new_data_key' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vms._new_data_key(bigint, text, bigint, integer) IS
+    'A fresh data key wrapped by a master key version for one row (id, purpose, subject)';
+CREATE FUNCTION vms._rewrap_data_key(id bigint, purpose text, subject_id bigint, master_version integer,
+                                     wrapped bytea, new_version integer)
+RETURNS bytea AS 'MODULE_PATHNAME', 'vms_rewrap_data_key' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vms._rewrap_data_key(bigint, text, bigint, integer, bytea, integer) IS
+    'Rewraps a data key under another master key version';
 CREATE FUNCTION vms._encrypt(key_id bigint, plaintext bytea, binding text)
 RETURNS bytea AS 'MODULE_PATHNAME', 'vms_encrypt' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION vms._encrypt(bigint, bytea, text) IS 'AES-256-GCM with a fresh nonce; binding names table.column:row';
@@ -51,27 +54,39 @@ CREATE FUNCTION vms._set_master_key_version(version integer) RETURNS void
 AS 'MODULE_PATHNAME', 'vms_set_master_key_version' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION vms._set_master_key_version(integer) IS 'Makes a loaded master key version current when the transaction commits';
 
+-- The version new data keys are wrapped with: the newest in use, as the
+-- table (transactional, replicated, dumped) records it, or the version the
+-- server started with, whichever is newer.
+CREATE FUNCTION vms._wrap_version()
+RETURNS integer LANGUAGE sql STABLE SET search_path = pg_catalog, vms, pg_temp AS $$
+    SELECT GREATEST(vms._master_key_version(),
+                    (SELECT pg_catalog.max(d.master_version) FROM vms.data_keys d WHERE d.destroyed_at IS NULL));
+$$;
+COMMENT ON FUNCTION vms._wrap_version() IS 'Master key version for new data keys and the base of the next rotation';
+
 -- The live data key of a purpose, made on first use.
 CREATE FUNCTION vms._data_key_for(purpose text)
 RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
     kid bigint;
-    k record;
+    v integer;
 BEGIN
     SELECT d.id INTO kid FROM vms.data_keys d
      WHERE d.purpose OPERATOR(pg_catalog.=) purpose AND d.subject_id IS NULL AND d.destroyed_at IS NULL;
     IF kid IS NOT NULL THEN
         RETURN kid;
     END IF;
+    -- Waits for a running rotation, then wraps with the version it left.
+    LOCK TABLE vms.data_keys IN ROW EXCLUSIVE MODE;
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_vms data key ' || purpose));
     SELECT d.id INTO kid FROM vms.data_keys d
      WHERE d.purpose OPERATOR(pg_catalog.=) purpose AND d.subject_id IS NULL AND d.destroyed_at IS NULL;
     IF kid IS NULL THEN
         kid := pg_catalog.nextval('vms.data_keys_id_seq'::pg_catalog.regclass);
-        SELECT * INTO k FROM vms._new_data_key(kid, purpose);
+        v := vms._wrap_version();
         INSERT INTO vms.data_keys (id, purpose, master_version, wrapped)
-        VALUES (kid, purpose, k.master_version, k.wrapped);
+        VALUES (kid, purpose, v, vms._new_data_key(kid, purpose, NULL, v));
     END IF;
     RETURN kid;
 END
@@ -169,14 +184,14 @@ BEGIN
     END IF;
     -- One rotation at a time; data keys created meanwhile wait for it.
     LOCK TABLE vms.data_keys IN SHARE ROW EXCLUSIVE MODE;
-    old_version := vms._master_key_version();
+    old_version := vms._wrap_version();
     new_version := old_version + 1;
     -- Loaded before any row is rewrapped: readers never meet a version they lack.
     PERFORM vms._load_master_key_version(new_version);
     data_keys_rewrapped := 0;
     FOR k IN SELECT * FROM vms.data_keys d WHERE d.destroyed_at IS NULL ORDER BY d.id LOOP
         UPDATE vms.data_keys d
-           SET wrapped = vms._rewrap_data_key(k.id, k.purpose, k.master_version, k.wrapped, new_version),
+           SET wrapped = vms._rewrap_data_key(k.id, k.purpose, k.subject_id, k.master_version, k.wrapped, new_version),
                master_version = new_version, rewrapped_at = pg_catalog.now()
          WHERE d.id OPERATOR(pg_catalog.=) k.id;
         data_keys_rewrapped := data_keys_rewrapped + 1;
@@ -197,28 +212,30 @@ COMMENT ON FUNCTION vms.rotate_master_key() IS
     'Takes the next master key version from the key source and rewraps every data key under it, in one transaction (system managers)';
 
 CREATE FUNCTION vms._key_status(OUT master_key_loaded boolean, OUT master_key_version integer,
-                                OUT data_keys bigint, OUT data_keys_destroyed bigint)
+                                OUT versions_in_use integer[], OUT data_keys bigint, OUT data_keys_destroyed bigint)
 RETURNS record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 BEGIN
     IF NOT vms._is_system_manager(vms._invoker()) THEN
         PERFORM vms._deny('only a system manager may read the key status');
     END IF;
     BEGIN
-        master_key_version := vms._master_key_version();
+        master_key_version := vms._wrap_version();
         master_key_loaded := true;
     EXCEPTION WHEN object_not_in_prerequisite_state THEN
         master_key_loaded := false;
     END;
     SELECT pg_catalog.count(*) FILTER (WHERE d.destroyed_at IS NULL),
-           pg_catalog.count(*) FILTER (WHERE d.destroyed_at IS NOT NULL)
-      INTO data_keys, data_keys_destroyed FROM vms.data_keys d;
+           pg_catalog.count(*) FILTER (WHERE d.destroyed_at IS NOT NULL),
+           pg_catalog.array_agg(DISTINCT d.master_version) FILTER (WHERE d.destroyed_at IS NULL)
+      INTO data_keys, data_keys_destroyed, versions_in_use FROM vms.data_keys d;
 END
 $$;
 COMMENT ON FUNCTION vms._key_status() IS 'Body of vms.key_status(): runs as the owner, for the caller the trampoline recorded';
 CREATE FUNCTION vms.key_status(OUT master_key_loaded boolean, OUT master_key_version integer,
-                               OUT data_keys bigint, OUT data_keys_destroyed bigint)
+                               OUT versions_in_use integer[], OUT data_keys bigint, OUT data_keys_destroyed bigint)
 RETURNS record AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION vms.key_status() IS 'Whether a master key is loaded, its version, and how many data keys exist (system managers)';
+COMMENT ON FUNCTION vms.key_status() IS
+    'Whether a master key is loaded, the current version, the versions live data keys still need, and how many data keys exist (system managers)';
 
 ------------------------------------------------------------------------------
 -- Privileges

@@ -9,6 +9,19 @@
 
 \echo Use "CREATE EXTENSION pg_vms CASCADE" to load this file. \quit
 
+-- One database per cluster: the worker, the audit queue and the key store
+-- serve the database named by vms.database_name.
+DO $db$
+BEGIN
+    IF pg_catalog.current_database() OPERATOR(pg_catalog.<>) pg_catalog.current_setting('vms.database_name') THEN
+        RAISE EXCEPTION 'pg_vms can only be installed in the database named by vms.database_name ("%")',
+                        pg_catalog.current_setting('vms.database_name')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Set vms.database_name in postgresql.conf and restart, or install pg_vms in that database.';
+    END IF;
+END
+$db$;
+
 ------------------------------------------------------------------------------
 -- Built-in roles (global objects: created once per cluster, kept on DROP EXTENSION)
 ------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ extern int32 keys_current_version(void);
 extern bool keys_get(int32 version, uint8 *out);
 /* Load a version from the key source into the store (rotation). */
 extern void keys_load_version(int32 version);
+/* Load a version into the store unless it is there already. */
+extern void keys_ensure_version(int32 version);
 /* Make a loaded version current, and record it for the next start. */
 extern void keys_set_current(int32 version);
 

@@ -99,9 +99,11 @@ gcm_decrypt(const uint8 *key, const uint8 *aad, size_t aadlen,
 }
 
 static char *
-data_key_aad(int64 id, const char *purpose)
+data_key_aad(int64 id, const char *purpose, bool has_subject, int64 subject)
 {
-	return psprintf("pg_vms data key:" INT64_FORMAT ":%s", id, purpose);
+	if (has_subject)
+		return psprintf("pg_vms data key:" INT64_FORMAT ":%s:" INT64_FORMAT, id, purpose, subject);
+	return psprintf("pg_vms data key:" INT64_FORMAT ":%s:", id, purpose);
 }
 
 static bytea *
@@ -116,13 +118,14 @@ make_bytea(const uint8 *data, size_t len)
 
 /* Unwrap a data key row's key with the master key version it names. */
 static void
-unwrap_data_key(int64 id, const char *purpose, int32 version, bytea *wrapped, uint8 *key)
+unwrap_data_key(int64 id, const char *purpose, bool has_subject, int64 subject,
+				int32 version, bytea *wrapped, uint8 *key)
 {
 	uint8		master[MASTER_KEY_LEN];
-	char	   *aad = data_key_aad(id, purpose);
+	char	   *aad = data_key_aad(id, purpose, has_subject, subject);
 	bool		ok;
 
-	keys_require();
+	keys_ensure_version(version);
 	if (!keys_get(version, master))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -151,12 +154,14 @@ fetch_data_key(int64 id, uint8 *key)
 	int32		version;
 	bytea	   *wrapped;
 	bool		destroyed;
+	int64		subject;
+	bool		subject_null;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (plan == NULL)
 	{
-		plan = SPI_prepare("SELECT purpose, master_version, wrapped, destroyed_at IS NOT NULL "
+		plan = SPI_prepare("SELECT purpose, master_version, wrapped, destroyed_at IS NOT NULL, subject_id "
 						   "FROM vms.data_keys WHERE id OPERATOR(pg_catalog.=) $1", 1, argtypes);
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "could not prepare data key lookup");
@@ -177,7 +182,8 @@ fetch_data_key(int64 id, uint8 *key)
 	purpose = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	wrapped = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	unwrap_data_key(id, purpose, version, wrapped, key);
+	subject = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &subject_null));
+	unwrap_data_key(id, purpose, !subject_null, subject, version, wrapped, key);
 	SPI_finish();
 }
 
@@ -190,24 +196,30 @@ PG_FUNCTION_INFO_V1(vms_load_master_key_version);
 PG_FUNCTION_INFO_V1(vms_set_master_key_version);
 
 /*
- * vms._new_data_key(id bigint, purpose text,
- *					 OUT master_version integer, OUT wrapped bytea)
- * A fresh random data key, wrapped by the current master key for that row.
+ * vms._new_data_key(id bigint, purpose text, subject_id bigint, version integer)
+ * returns bytea: a fresh random data key, wrapped by that master key version
+ * for that row.
  */
 Datum
 vms_new_data_key(PG_FUNCTION_ARGS)
 {
-	int64		id = PG_GETARG_INT64(0);
-	char	   *purpose = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	int32		version = keys_current_version();
+	int64		id;
+	char	   *purpose;
+	int32		version;
 	uint8		master[MASTER_KEY_LEN];
 	uint8		key[DATA_KEY_LEN];
 	uint8		wrapped[GCM_NONCE_LEN + DATA_KEY_LEN + GCM_TAG_LEN];
-	char	   *aad = data_key_aad(id, purpose);
-	TupleDesc	tupdesc;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
+	char	   *aad;
 
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("id, purpose and version must not be null")));
+	id = PG_GETARG_INT64(0);
+	purpose = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	version = PG_GETARG_INT32(3);
+	aad = data_key_aad(id, purpose, !PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2));
+	keys_ensure_version(version);
 	if (!keys_get(version, master))
 		elog(ERROR, "current master key version %d is not loaded", version);
 	if (RAND_bytes(key, sizeof(key)) != 1)
@@ -215,33 +227,42 @@ vms_new_data_key(PG_FUNCTION_ARGS)
 	gcm_encrypt(master, (uint8 *) aad, strlen(aad), key, sizeof(key), wrapped);
 	OPENSSL_cleanse(master, sizeof(master));
 	OPENSSL_cleanse(key, sizeof(key));
-
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	tupdesc = BlessTupleDesc(tupdesc);
-	values[0] = Int32GetDatum(version);
-	values[1] = PointerGetDatum(make_bytea(wrapped, sizeof(wrapped)));
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	PG_RETURN_BYTEA_P(make_bytea(wrapped, sizeof(wrapped)));
 }
 
 /*
- * vms._rewrap_data_key(id bigint, purpose text, master_version integer,
- *						wrapped bytea, new_version integer) returns bytea
+ * vms._rewrap_data_key(id bigint, purpose text, subject_id bigint,
+ *						master_version integer, wrapped bytea, new_version integer)
+ * returns bytea
  */
 Datum
 vms_rewrap_data_key(PG_FUNCTION_ARGS)
 {
-	int64		id = PG_GETARG_INT64(0);
-	char	   *purpose = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	int32		old_version = PG_GETARG_INT32(2);
-	bytea	   *old_wrapped = PG_GETARG_BYTEA_PP(3);
-	int32		new_version = PG_GETARG_INT32(4);
+	int64		id;
+	char	   *purpose;
+	bool		has_subject = !PG_ARGISNULL(2);
+	int64		subject = has_subject ? PG_GETARG_INT64(2) : 0;
+	int32		old_version;
+	bytea	   *old_wrapped;
+	int32		new_version;
 	uint8		key[DATA_KEY_LEN];
 	uint8		master[MASTER_KEY_LEN];
 	uint8		wrapped[GCM_NONCE_LEN + DATA_KEY_LEN + GCM_TAG_LEN];
-	char	   *aad = data_key_aad(id, purpose);
+	char	   *aad;
 
-	unwrap_data_key(id, purpose, old_version, old_wrapped, key);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(3) || PG_ARGISNULL(4) || PG_ARGISNULL(5))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("only subject_id may be null")));
+	id = PG_GETARG_INT64(0);
+	purpose = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	old_version = PG_GETARG_INT32(3);
+	old_wrapped = PG_GETARG_BYTEA_PP(4);
+	new_version = PG_GETARG_INT32(5);
+	aad = data_key_aad(id, purpose, has_subject, subject);
+
+	unwrap_data_key(id, purpose, has_subject, subject, old_version, old_wrapped, key);
+	keys_ensure_version(new_version);
 	if (!keys_get(new_version, master))
 	{
 		OPENSSL_cleanse(key, sizeof(key));

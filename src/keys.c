@@ -61,6 +61,7 @@ static KeyStore *store = NULL;
 
 /* A version made current by this transaction, published at commit. */
 static int32 pending_current = 0;
+static int	pending_nest_level = 0;
 
 void
 keys_define_settings(void)
@@ -168,15 +169,25 @@ read_key_source(int32 version, uint8 *key, char *why, size_t whylen)
 		struct stat st;
 		int			fd;
 
-		if (stat(path, &st) != 0)
-			snprintf(why, whylen, "vms.key_file \"%s\" cannot be read: %m", path);
+		/* Check the file actually opened: no symlink, no swap in between. */
+		if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | PG_BINARY, 0)) < 0)
+			snprintf(why, whylen, "vms.key_file \"%s\" cannot be opened: %m", path);
+		else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		{
+			snprintf(why, whylen, "vms.key_file \"%s\" is not a regular file", path);
+			close(fd);
+		}
 		else if (st.st_uid != geteuid())
+		{
 			snprintf(why, whylen, "vms.key_file \"%s\" is not owned by the server's user", path);
+			close(fd);
+		}
 		else if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		{
 			snprintf(why, whylen, "vms.key_file \"%s\" is accessible to group or others (mode %04o; it must be 0600)",
 					 path, (unsigned) (st.st_mode & 07777));
-		else if ((fd = open(path, O_RDONLY | PG_BINARY, 0)) < 0)
-			snprintf(why, whylen, "vms.key_file \"%s\" cannot be opened: %m", path);
+			close(fd);
+		}
 		else
 		{
 			ssize_t		n = read(fd, buf, sizeof(buf));
@@ -206,7 +217,13 @@ read_key_source(int32 version, uint8 *key, char *why, size_t whylen)
 			snprintf(why, whylen, "vms.key_command could not be started: %m");
 		else
 		{
+			char		drain[256];
+
 			len = fread(buf, 1, sizeof(buf), pipe);
+			/* Read to the end, so a talkative command cannot block pclose. */
+			while (fread(drain, 1, sizeof(drain), pipe) > 0)
+				len = sizeof(buf) + 1;
+			OPENSSL_cleanse(drain, sizeof(drain));
 			status = pclose(pipe);
 			if (status != 0)
 				snprintf(why, whylen, "vms.key_command failed for key version %d (exit status %d)",
@@ -232,9 +249,16 @@ read_version_file(void)
 	int			v = 1;
 
 	if (f == NULL)
+	{
+		if (errno != ENOENT)
+			ereport(LOG, (errmsg("pg_vms: could not read \"%s\": %m; assuming key version 1", KEY_VERSION_FILE)));
 		return 1;
+	}
 	if (fscanf(f, "%d", &v) != 1 || v < 1)
+	{
+		ereport(LOG, (errmsg("pg_vms: \"%s\" is damaged; assuming key version 1", KEY_VERSION_FILE)));
 		v = 1;
+	}
 	FreeFile(f);
 	return v;
 }
@@ -349,6 +373,10 @@ keys_shmem_startup(void)
 
 				if (read_key_source(version - 1, key, why, sizeof(why)))
 					store_key(version - 1, key);
+				else
+					ereport(LOG,
+							(errmsg("pg_vms: previous master key version %d not loaded: %s", version - 1, why),
+							 errhint("It is loaded on demand if a data key still needs it.")));
 			}
 		}
 		else
@@ -373,7 +401,7 @@ keys_require(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pg_vms has no master key"),
-				 errdetail("%s.", why),
+				 errdetail_log("%s.", why),
 				 errhint("Set vms.key_file or vms.key_command in postgresql.conf and restart the server; see docs/keys.md.")));
 }
 
@@ -387,6 +415,23 @@ keys_current_version(void)
 	v = store->current_version;
 	LWLockRelease(store->lock);
 	return v;
+}
+
+/*
+ * Make sure a version is in the store, loading it from the key source if
+ * needed (after a restore, a failover, or a lost version file).
+ */
+void
+keys_ensure_version(int32 version)
+{
+	uint8		key[MASTER_KEY_LEN];
+	bool		have;
+
+	keys_require();
+	have = keys_get(version, key);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (!have)
+		keys_load_version(version);
 }
 
 bool
@@ -417,7 +462,7 @@ keys_load_version(int32 version)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("could not load master key version %d", version),
-				 errdetail("%s.", why),
+				 errdetail_log("%s.", why),
 				 errhint("The key source must provide the new version (\"%%v\" in vms.key_file or vms.key_command).")));
 	LWLockAcquire(store->lock, LW_EXCLUSIVE);
 	store_key(version, key);
@@ -442,13 +487,27 @@ keys_xact_callback(XactEvent event, void *arg)
 			LWLockRelease(store->lock);
 			pending_current = 0;
 			break;
+		case XACT_EVENT_PRE_PREPARE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot PREPARE a transaction that rotated the master key")));
+			break;
 		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PREPARE:
 			pending_current = 0;
 			break;
 		default:
 			break;
 	}
+}
+
+static void
+keys_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	/* A rotation rolled back to a savepoint did not happen. */
+	if (event == SUBXACT_EVENT_ABORT_SUB && pending_current != 0 &&
+		pending_nest_level >= GetCurrentTransactionNestLevel())
+		pending_current = 0;
 }
 
 void
@@ -459,7 +518,17 @@ keys_set_current(int32 version)
 	if (!registered)
 	{
 		RegisterXactCallback(keys_xact_callback, NULL);
+		RegisterSubXactCallback(keys_subxact_callback, NULL);
 		registered = true;
 	}
+	{
+		uint8		probe[MASTER_KEY_LEN];
+		bool		have = keys_get(version, probe);
+
+		OPENSSL_cleanse(probe, sizeof(probe));
+		if (!have)
+			elog(ERROR, "master key version %d is not loaded", version);
+	}
 	pending_current = version;
+	pending_nest_level = GetCurrentTransactionNestLevel();
 }

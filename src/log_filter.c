@@ -47,8 +47,16 @@ statement_carries_secret(const char *query)
 static void
 vms_emit_log_hook(ErrorData *edata)
 {
+	/* A call built by dynamic SQL shows up in the context or internal query. */
+	if (edata->context && statement_carries_secret(edata->context))
+		edata->context = pstrdup("context hidden by pg_vms: it may show a password");
+	if (edata->internalquery && statement_carries_secret(edata->internalquery))
+		edata->internalquery = NULL;
 	if (statement_carries_secret(debug_query_string))
 	{
+		/* With log_parameter_max_length_on_error, the context lists parameters. */
+		if (edata->context)
+			edata->context = pstrdup("context hidden by pg_vms: it may show a password");
 		edata->hide_stmt = true;
 		/* "statement: ...", "execute <name>: ...", "duration: ... statement: ..." */
 		if (edata->message && statement_carries_secret(edata->message))

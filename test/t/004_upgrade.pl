@@ -8,8 +8,7 @@ use Test::More;
 use VmsTest;
 
 my $node = vms_node('upgrade', create => 0);
-$node->safe_psql('postgres', 'CREATE DATABASE fresh');
-$node->safe_psql('postgres', 'CREATE DATABASE upgraded');
+$node->safe_psql('postgres', 'CREATE DATABASE vms');
 
 my $default = $node->safe_psql('postgres',
 	"SELECT default_version FROM pg_available_extensions WHERE name = 'pg_vms'");
@@ -17,14 +16,6 @@ my @versions = split /\n/, $node->safe_psql('postgres',
 	"SELECT version FROM pg_available_extension_versions WHERE name = 'pg_vms' ORDER BY string_to_array(version, '.')::int[]");
 is($versions[0], '1.0', 'the first version is 1.0');
 
-$node->safe_psql('fresh', 'CREATE EXTENSION pg_vms CASCADE');
-$node->safe_psql('upgraded', 'CREATE EXTENSION pgcrypto');
-$node->safe_psql('upgraded', "CREATE EXTENSION pg_vms VERSION '1.0'");
-# Data made under the old version must survive the update.
-$node->safe_psql('upgraded', "SELECT vms.add_camera('before-update'); SELECT vms.create_role('regress_upgrade_role')");
-$node->safe_psql('upgraded', 'ALTER EXTENSION pg_vms UPDATE');
-is($node->safe_psql('upgraded', "SELECT extversion FROM pg_extension WHERE extname = 'pg_vms'"),
-	$default, "ALTER EXTENSION pg_vms UPDATE reaches $default");
 
 # The schema after the update equals a fresh install: every member object,
 # function bodies and privileges, columns, constraints, policies, triggers.
@@ -66,7 +57,19 @@ SELECT string_agg(d, E'\n' ORDER BY d) FROM (
 ) x
 SQL
 sub schema_of { my ($db) = @_; return $node->safe_psql($db, $describe); }
-my ($upgraded, $fresh) = (schema_of('upgraded'), schema_of('fresh'));
+
+# pg_vms lives in the one database vms.database_name names: first a fresh
+# install of the default version, described, then removed ...
+$node->safe_psql('vms', 'CREATE EXTENSION pg_vms CASCADE');
+my $fresh = schema_of('vms');
+$node->safe_psql('vms', 'DROP EXTENSION pg_vms');
+# ... then the first version, with data, updated.
+$node->safe_psql('vms', "CREATE EXTENSION pg_vms VERSION '1.0'");
+$node->safe_psql('vms', "SELECT vms.add_camera('before-update'); SELECT vms.create_role('regress_upgrade_role')");
+$node->safe_psql('vms', 'ALTER EXTENSION pg_vms UPDATE');
+is($node->safe_psql('vms', "SELECT extversion FROM pg_extension WHERE extname = 'pg_vms'"),
+	$default, "ALTER EXTENSION pg_vms UPDATE reaches $default");
+my $upgraded = schema_of('vms');
 ok($upgraded eq $fresh && $fresh =~ /function vms.authorize/ && $fresh =~ /policy segments/,
 	'the updated schema equals a fresh install')
   or do
@@ -76,8 +79,17 @@ ok($upgraded eq $fresh && $fresh =~ /function vms.authorize/ && $fresh =~ /polic
 	PostgreSQL::Test::Utils::append_to_file("$dir/fresh.sql", $fresh);
 	diag(`diff -u $dir/fresh.sql $dir/upgraded.sql | head -60`);
 };
-is($node->safe_psql('upgraded', "SELECT name FROM vms.cameras"), 'before-update', 'data kept across the update');
-is($node->safe_psql('upgraded', "SELECT ok FROM vms.verify_audit()"), 't', 'audit chain intact across the update');
+is($node->safe_psql('vms', "SELECT name FROM vms.cameras"), 'before-update', 'data kept across the update');
+is($node->safe_psql('vms', "SELECT ok FROM vms.verify_audit()"), 't', 'audit chain intact across the update');
+$node->safe_psql('vms', "SELECT vms.set_camera_credential(1, 'admin', 'pw')");
+is($node->safe_psql('vms', 'SELECT count(*) FROM vms.camera_credentials WHERE camera_id = 1'), '1',
+	'the new version works on the old data');
+
+# Installing in another database is refused.
+$node->safe_psql('postgres', 'CREATE DATABASE other');
+my ($ret, $out, $err) = $node->psql('other', 'CREATE EXTENSION pg_vms CASCADE');
+like($err, qr/pg_vms can only be installed in the database named by vms.database_name \("vms"\)/,
+	'pg_vms refuses a second database');
 
 $node->stop;
 done_testing();

@@ -41,7 +41,9 @@ SQL
 	$node->restart;
 	setup_camera($node);
 	my ($ret, $out, $err) = $node->psql('vms', "SELECT vms.set_camera_credential(1, 'admin', 'pw')");
-	like($err, qr/mode 0644; it must be 0600/, 'a key file of mode 0644 is refused, and the error says so');
+	like($err, qr/pg_vms has no master key/, 'a key file of mode 0644 is refused');
+	unlike($err, qr/master-1\.key/, 'the client is not told the key file path');
+	ok($node->log_contains('mode 0644; it must be 0600'), 'the server log says why');
 	$node->stop;
 }
 
@@ -49,7 +51,7 @@ SQL
 my $node = vms_node('keycmd', no_key => 1, conf => "restart_after_crash = on\n");
 my $keydir = $node->basedir . '/keys';
 mkdir $keydir;
-for my $v (1 .. 3)
+for my $v (1 .. 4)
 {
 	open my $fh, '>', "$keydir/k$v" or die $!;
 	print $fh random_key(), "\n";
@@ -108,7 +110,30 @@ $pw = `$pq_exec '$rec' 'SELECT password FROM vms.camera_credential(\$1)' 1`;
 chomp $pw;
 is($pw, 'Rotate-Secret-1', 'with the right key back, it decrypts again');
 
+# The version file lost (a restore, a failover): versions the data keys name
+# are loaded from the key source on demand, and new keys follow the table.
+unlink($node->data_dir . '/pg_vms_master_key_version') or die $!;
+$node->restart;
+$pw = `$pq_exec '$rec' 'SELECT password FROM vms.camera_credential(\$1)' 1`;
+chomp $pw;
+is($pw, 'Rotate-Secret-1', 'without the version file, the credential still decrypts (version 3 loaded on demand)');
+is($node->safe_psql('vms', 'SELECT master_key_version FROM vms.key_status()'), '3',
+	'and the current version is taken from the data keys');
+
+# A rotation rolled back to a savepoint changes nothing.
+$node->safe_psql('vms', <<'SQL');
+BEGIN;
+SAVEPOINT s;
+SELECT vms.rotate_master_key();
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+SQL
+is($node->safe_psql('vms', "SELECT array_to_string(versions_in_use, ',') FROM vms.key_status()"), '3',
+	'a rotation rolled back to a savepoint leaves version 3 in use');
+ok(!-e $node->data_dir . '/pg_vms_master_key_version', 'and writes no version file');
+
 # A rotation the key source cannot serve fails cleanly and changes nothing.
+unlink("$keydir/k4");
 my ($ret, $out, $err) = $node->psql('vms', 'SELECT vms.rotate_master_key()');
 like($err, qr/could not load master key version 4/, 'rotation to a version the source lacks fails clearly');
 is($node->safe_psql('vms', 'SELECT master_key_version FROM vms.key_status()'), '3', 'and leaves version 3 current');
