@@ -4,7 +4,7 @@
 EXTENSION   = pg_vms
 MODULE_big  = pg_vms
 OBJS        = src/pg_vms.o src/audit.o src/audit_queue.o src/audit_chain.o \
-              src/audit_worker.o src/authorize.o src/crypto.o src/invoker.o src/keys.o src/log_filter.o src/password.o
+              src/audit_worker.o src/authorize.o src/crypto.o src/facex.o src/invoker.o src/keys.o src/log_filter.o src/password.o
 DATA        = $(wildcard pg_vms--*.sql)
 PG_CPPFLAGS = -I$(srcdir)/include -Wall -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare -Werror

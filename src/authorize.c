@@ -70,6 +70,12 @@ typedef struct CameraPermEntry
 	LimitList	limits;
 } CameraPermEntry;
 
+typedef struct GroupLimits
+{
+	int32		group_id;
+	LimitList	limits;
+} GroupLimits;
+
 typedef struct PrincipalCache
 {
 	Oid			roleid;			/* hash key */
@@ -77,6 +83,7 @@ typedef struct PrincipalCache
 	HTAB	   *by_camera;		/* CameraPermKey -> CameraPermEntry */
 	LimitList	all_scope[MAX_PERMISSIONS];
 	List	   *cameras[MAX_PERMISSIONS];	/* CameraPermEntry * per permission */
+	List	   *groups[MAX_PERMISSIONS];	/* GroupLimits * per permission */
 } PrincipalCache;
 
 /* Global state; everything below authz_context is dropped on invalidation. */
@@ -331,7 +338,7 @@ authz_load_principal(Oid roleid)
 					"       CASE WHEN g.recorded_window IS NULL THEN -1 "
 					"            ELSE (EXTRACT(EPOCH FROM g.recorded_window) "
 					"                  OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8 END, "
-					"       g.valid_from, g.valid_until "
+					"       g.valid_from, g.valid_until, g.group_id "
 					"FROM vms.grants g "
 					"JOIN vms.permissions p ON p.name OPERATOR(pg_catalog.=) g.permission "
 					"LEFT JOIN vms.camera_group_members m "
@@ -354,6 +361,8 @@ authz_load_principal(Oid roleid)
 		int32		camera = DatumGetInt32(SPI_getbinval(tup, desc, 4, &cam_null));
 		Datum		from_d = SPI_getbinval(tup, desc, 6, &from_null);
 		Datum		until_d = SPI_getbinval(tup, desc, 7, &until_null);
+		bool		group_null;
+		int32		group_id = DatumGetInt32(SPI_getbinval(tup, desc, 8, &group_null));
 		GrantLimit	limit;
 		Oid			grantee = get_role_oid(rolname, true);
 
@@ -367,6 +376,24 @@ authz_load_principal(Oid roleid)
 
 		/* Only what the cache keeps goes into its long-lived context. */
 		old = MemoryContextSwitchTo(authz_context);
+		if (strcmp(scope, "group") == 0 && !group_null)
+		{
+			GroupLimits *gl = NULL;
+			ListCell   *lc;
+
+			foreach(lc, pc->groups[perm])
+				if (((GroupLimits *) lfirst(lc))->group_id == group_id)
+					gl = lfirst(lc);
+			if (gl == NULL)
+			{
+				gl = palloc0(sizeof(GroupLimits));
+				gl->group_id = group_id;
+				pc->groups[perm] = lappend(pc->groups[perm], gl);
+			}
+			/* One row per member camera: record each grant once. */
+			if (gl->limits.n == 0 || memcmp(&gl->limits.items[gl->limits.n - 1], &limit, sizeof(limit)) != 0)
+				limit_list_add(&gl->limits, &limit);
+		}
 		if (strcmp(scope, "all") == 0)
 			limit_list_add(&pc->all_scope[perm], &limit);
 		else if (!cam_null)
@@ -685,6 +712,58 @@ vms_invoker_holds_permission(PG_FUNCTION_ARGS)
 					   limits_allow(&pc->all_scope[perm],
 									GetCurrentStatementStartTimestamp(), 0, false));
 	PG_RETURN_BOOL(holds_anywhere(pc, perm));
+}
+
+static bool
+holds_on_group(PrincipalCache *pc, int perm, bool group_null, int32 group_id)
+{
+	TimestampTz now = GetCurrentStatementStartTimestamp();
+	ListCell   *lc;
+
+	if (pc->allow_all || limits_allow(&pc->all_scope[perm], now, 0, false))
+		return true;
+	if (group_null)
+		return false;
+	foreach(lc, pc->groups[perm])
+	{
+		GroupLimits *gl = lfirst(lc);
+
+		if (gl->group_id == group_id && limits_allow(&gl->limits, now, 0, false))
+			return true;
+	}
+	return false;
+}
+
+PG_FUNCTION_INFO_V1(vms_holds_on_group);
+PG_FUNCTION_INFO_V1(vms_invoker_holds_on_group);
+
+/*
+ * vms.has_permission_on_group(permission text, group_id integer): through a
+ * grant on that camera group, or of scope all (a NULL group: scope all only).
+ */
+Datum
+vms_holds_on_group(PG_FUNCTION_ARGS)
+{
+	int			perm;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	perm = permission_arg(fcinfo, 0);
+	PG_RETURN_BOOL(holds_on_group(authz_principal(GetUserId()), perm,
+								  PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1)));
+}
+
+/* vms._invoker_holds_on_group(permission text, group_id integer) */
+Datum
+vms_invoker_holds_on_group(PG_FUNCTION_ARGS)
+{
+	int			perm;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	perm = permission_arg(fcinfo, 0);
+	PG_RETURN_BOOL(holds_on_group(authz_principal(invoker_current()), perm,
+								  PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1)));
 }
 
 /* vms._is_system_manager(role regrole): superuser or member of vms_system_manager */

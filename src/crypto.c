@@ -32,7 +32,6 @@
 #include "keys.h"
 
 #define VALUE_FORMAT	0x01
-#define VALUE_HEADER	9		/* format byte + key id */
 
 static void
 crypto_fail(const char *what)
@@ -117,7 +116,7 @@ make_bytea(const uint8 *data, size_t len)
 }
 
 /* Unwrap a data key row's key with the master key version it names. */
-static void
+void
 unwrap_data_key(int64 id, const char *purpose, bool has_subject, int64 subject,
 				int32 version, bytea *wrapped, uint8 *key)
 {

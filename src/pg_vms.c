@@ -21,6 +21,7 @@
 #include "audit_queue.h"
 #include "audit_worker.h"
 #include "authorize.h"
+#include "facex.h"
 #include "invoker.h"
 #include "keys.h"
 #include "log_filter.h"
@@ -118,6 +119,7 @@ _PG_init(void)
 	log_filter_install_hook();
 	authorize_install_callbacks();
 	audit_chain_install_callbacks();
+	facex_install_callbacks();
 	audit_worker_register();
 }
 

@@ -1,0 +1,401 @@
+/*-------------------------------------------------------------------------
+ * facex.c
+ *	  Face embeddings: validation and packing, and the search that decrypts
+ *	  each subject's embedding inside the server and ranks by cosine
+ *	  similarity.
+ *
+ *	  An embedding is stored as the AES-256-GCM encryption (crypto.c) of its
+ *	  float4 values in native byte order, under the subject's own data key,
+ *	  bound to vms.persons.embedding:<person id>.  The search keeps unwrapped
+ *	  subject keys in a backend cache (they are wiped and dropped whenever
+ *	  vms.data_keys changes: a rotation, an erasure), so a warm search costs
+ *	  one AES-GCM decryption per person.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include <openssl/crypto.h>
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/tuplestore.h"
+
+#include "pg_vms.h"
+#include "crypto.h"
+#include "facex.h"
+
+#define MAX_EMBEDDING_DIM 4096
+
+typedef struct SubjectKey
+{
+	int64		key_id;			/* hash key */
+	uint8		key[DATA_KEY_LEN];
+} SubjectKey;
+
+static HTAB *subject_keys = NULL;
+static Oid	data_keys_relid = InvalidOid;
+
+static void
+subject_keys_drop(void)
+{
+	HASH_SEQ_STATUS status;
+	SubjectKey *e;
+
+	if (subject_keys == NULL)
+		return;
+	hash_seq_init(&status, subject_keys);
+	while ((e = hash_seq_search(&status)) != NULL)
+		OPENSSL_cleanse(e->key, sizeof(e->key));
+	hash_destroy(subject_keys);
+	subject_keys = NULL;
+}
+
+static void
+facex_relcache_callback(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == data_keys_relid)
+		subject_keys_drop();
+}
+
+void
+facex_install_callbacks(void)
+{
+	CacheRegisterRelcacheCallback(facex_relcache_callback, (Datum) 0);
+}
+
+/* Check an embedding array and return its values; dim < 0: any length. */
+static float4 *
+embedding_values(ArrayType *arr, int dim, int *n_out)
+{
+	int			n;
+
+	if (ARR_NDIM(arr) != 1 || ARR_ELEMTYPE(arr) != FLOAT4OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an embedding must be a one-dimensional real[]")));
+	if (ARR_HASNULL(arr) && array_contains_nulls(arr))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("an embedding must not contain nulls")));
+	n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	if (n < 1 || n > MAX_EMBEDDING_DIM || (dim >= 0 && n != dim))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an embedding of %d values does not fit (expected %d)", n, dim < 0 ? n : dim)));
+	{
+		float4	   *v = (float4 *) ARR_DATA_PTR(arr);
+		int			i;
+		double		norm = 0;
+
+		for (i = 0; i < n; i++)
+		{
+			if (isnan(v[i]) || isinf(v[i]))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("an embedding must not contain NaN or infinity (value %d)", i + 1)));
+			norm += (double) v[i] * v[i];
+		}
+		if (norm == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("an embedding must not be all zeros")));
+		*n_out = n;
+		return v;
+	}
+}
+
+PG_FUNCTION_INFO_V1(vms_embedding_pack);
+PG_FUNCTION_INFO_V1(vms_embedding_unpack);
+PG_FUNCTION_INFO_V1(vms_face_scan);
+
+/* vms._embedding_pack(embedding real[], dim integer) returns bytea */
+Datum
+vms_embedding_pack(PG_FUNCTION_ARGS)
+{
+	int			n;
+	float4	   *v = embedding_values(PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_INT32(1), &n);
+	bytea	   *out = palloc(VARHDRSZ + n * sizeof(float4));
+
+	SET_VARSIZE(out, VARHDRSZ + n * sizeof(float4));
+	memcpy(VARDATA(out), v, n * sizeof(float4));
+	PG_RETURN_BYTEA_P(out);
+}
+
+/* vms._embedding_unpack(packed bytea) returns real[] */
+Datum
+vms_embedding_unpack(PG_FUNCTION_ARGS)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	int			n = VARSIZE_ANY_EXHDR(b) / sizeof(float4);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	float4		f;
+	int			i;
+
+	if (VARSIZE_ANY_EXHDR(b) % sizeof(float4) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("not a packed embedding")));
+	for (i = 0; i < n; i++)
+	{
+		memcpy(&f, VARDATA_ANY(b) + i * sizeof(float4), sizeof(float4));
+		elems[i] = Float4GetDatum(f);
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT));
+}
+
+/* Unwrap a subject key from a scan row into its cache entry. */
+static void
+cache_subject_key(int64 key_id, SubjectKey *sk, HeapTuple tup, TupleDesc desc)
+{
+	PG_TRY();
+	{
+		bool		isnull,
+					subj_null;
+		int64		subject = DatumGetInt64(SPI_getbinval(tup, desc, 5, &subj_null));
+
+		unwrap_data_key(key_id, TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull)),
+						!subj_null, subject,
+						DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull)),
+						DatumGetByteaPP(SPI_getbinval(tup, desc, 7, &isnull)), sk->key);
+	}
+	PG_CATCH();
+	{
+		/* No half-filled entry stays behind. */
+		hash_search(subject_keys, &key_id, HASH_REMOVE, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+typedef struct Hit
+{
+	int64		person_id;
+	float4		score;
+} Hit;
+
+/* Keep the k best in a min-heap on score. */
+static void
+heap_offer(Hit *heap, int *size, int k, int64 id, float4 score)
+{
+	int			i;
+
+	if (*size < k)
+	{
+		i = (*size)++;
+		while (i > 0 && heap[(i - 1) / 2].score > score)
+		{
+			heap[i] = heap[(i - 1) / 2];
+			i = (i - 1) / 2;
+		}
+		heap[i].person_id = id;
+		heap[i].score = score;
+		return;
+	}
+	if (score <= heap[0].score)
+		return;
+	i = 0;
+	for (;;)
+	{
+		int			l = 2 * i + 1,
+					r = l + 1,
+					m = i;
+		float4		ms = score;
+
+		if (l < *size && heap[l].score < ms)
+			m = l, ms = heap[l].score;
+		if (r < *size && heap[r].score < ms)
+			m = r;
+		if (m == i)
+			break;
+		heap[i] = heap[m];
+		i = m;
+	}
+	heap[i].person_id = id;
+	heap[i].score = score;
+}
+
+static int
+hit_desc(const void *a, const void *b)
+{
+	float4		x = ((const Hit *) a)->score,
+				y = ((const Hit *) b)->score;
+
+	return (x < y) - (x > y);
+}
+
+/*
+ * vms._face_scan(probe real[], k integer, min_score real, lists integer[],
+ *				  encrypted boolean) returns setof (person_id bigint, score real)
+ *
+ * encrypted = false scans vms._face_bench_plain instead (the benchmark's
+ * baseline: the same code over plaintext embeddings).
+ */
+Datum
+vms_face_scan(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			n;
+	float4	   *probe = embedding_values(PG_GETARG_ARRAYTYPE_P(0), -1, &n);
+	int			k = PG_GETARG_INT32(1);
+	float4		min_score = PG_GETARG_FLOAT4(2);
+	Datum		lists = PG_GETARG_DATUM(3);
+	bool		encrypted = PG_GETARG_BOOL(4);
+	double		pnorm = 0;
+	float4	   *unit;
+	Hit		   *heap;
+	int			size = 0;
+	int			i;
+	Portal		portal;
+	SPIPlanPtr	plan;
+	uint8	   *plain;
+	MemoryContext per_row;
+
+	if (k < 1 || k > 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be between 1 and 1000")));
+	if (isnan(min_score) || min_score < -1 || min_score > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("min_score must be between -1 and 1")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	unit = palloc(sizeof(float4) * n);
+	for (i = 0; i < n; i++)
+		pnorm += (double) probe[i] * probe[i];
+	pnorm = sqrt(pnorm);
+	for (i = 0; i < n; i++)
+		unit[i] = (float4) (probe[i] / pnorm);
+	heap = palloc(sizeof(Hit) * k);
+	plain = palloc(sizeof(float4) * n);
+
+	if (subject_keys == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(SubjectKey);
+		ctl.hcxt = TopMemoryContext;
+		subject_keys = hash_create("pg_vms subject keys", 1024, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	if (!OidIsValid(data_keys_relid))
+		data_keys_relid = get_relname_relid("data_keys", vms_schema_oid(false));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (encrypted)
+		plan = SPI_prepare("SELECT p.id, p.embedding, d.id, d.purpose, d.subject_id, d.master_version, d.wrapped "
+						   "FROM vms.persons p JOIN vms.data_keys d ON d.id OPERATOR(pg_catalog.=) p.key_id "
+						   "JOIN vms.watch_lists w ON w.id OPERATOR(pg_catalog.=) p.watch_list_id "
+						   "WHERE p.watch_list_id OPERATOR(pg_catalog.=) ANY ($1) "
+						   "AND w.embedding_dim OPERATOR(pg_catalog.=) $2 AND d.destroyed_at IS NULL",
+						   2, (Oid[]) {INT4ARRAYOID, INT4OID});
+	else
+		plan = SPI_prepare("SELECT person_id, embedding FROM vms._face_bench_plain "
+						   "WHERE $1 IS NOT NULL AND $2 IS NOT NULL",
+						   2, (Oid[]) {INT4ARRAYOID, INT4OID});
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the face scan");
+	portal = SPI_cursor_open(NULL, plan, (Datum[]) {lists, Int32GetDatum(n)}, NULL, true);
+	per_row = AllocSetContextCreate(CurrentMemoryContext, "face scan row", ALLOCSET_SMALL_SIZES);
+
+	for (;;)
+	{
+		uint64		r;
+
+		SPI_cursor_fetch(portal, true, 1000);
+		if (SPI_processed == 0)
+			break;
+		for (r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int64		person = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			bytea	   *emb;
+			const float4 *v;
+			double		dot = 0,
+						norm = 0;
+			int			j;
+			MemoryContext old = MemoryContextSwitchTo(per_row);
+
+			CHECK_FOR_INTERRUPTS();
+			emb = DatumGetByteaPP(SPI_getbinval(tup, desc, 2, &isnull));
+			if (encrypted)
+			{
+				int64		key_id = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+				bool		found;
+				SubjectKey *sk = hash_search(subject_keys, &key_id, HASH_ENTER, &found);
+				const uint8 *data = (const uint8 *) VARDATA_ANY(emb);
+				size_t		len = VARSIZE_ANY_EXHDR(emb);
+				char	   *binding;
+				StringInfoData aad;
+
+				if (!found)
+					cache_subject_key(key_id, sk, tup, desc);
+				if (len != VALUE_HEADER + GCM_NONCE_LEN + n * sizeof(float4) + GCM_TAG_LEN)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_EXCEPTION),
+							 errmsg("the embedding of person " INT64_FORMAT " has the wrong size", person)));
+				binding = psprintf("vms.persons.embedding:" INT64_FORMAT, person);
+				initStringInfo(&aad);
+				appendBinaryStringInfo(&aad, (const char *) data, VALUE_HEADER);
+				appendStringInfoString(&aad, binding);
+				if (!gcm_decrypt(sk->key, (uint8 *) aad.data, aad.len, data + VALUE_HEADER,
+								 len - VALUE_HEADER, plain))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_EXCEPTION),
+							 errmsg("decryption failed for %s", binding)));
+				v = (const float4 *) plain;
+			}
+			else
+			{
+				if (VARSIZE_ANY_EXHDR(emb) != n * sizeof(float4))
+					continue;
+				memcpy(plain, VARDATA_ANY(emb), n * sizeof(float4));
+				v = (const float4 *) plain;
+			}
+			for (j = 0; j < n; j++)
+			{
+				dot += (double) unit[j] * v[j];
+				norm += (double) v[j] * v[j];
+			}
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(per_row);
+			if (norm > 0)
+			{
+				float4		score = (float4) (dot / sqrt(norm));
+
+				if (score >= min_score)
+					heap_offer(heap, &size, k, person, score);
+			}
+		}
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	OPENSSL_cleanse(plain, sizeof(float4) * n);
+
+	qsort(heap, size, sizeof(Hit), hit_desc);
+	for (i = 0; i < size; i++)
+	{
+		Datum		values[2] = {Int64GetDatum(heap[i].person_id), Float4GetDatum(heap[i].score)};
+		bool		nulls[2] = {false, false};
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
