@@ -84,3 +84,7 @@ echo "audited vms.grant_permission(): $api_tps calls/s"
 echo "plain INSERT into vms.grants:   $plain_tps inserts/s"
 awk -v a="$api_tps" -v p="$plain_tps" 'BEGIN { printf "audited call / plain insert throughput: %.3f\n", a / p }'
 psql_su -d vms -c "SELECT 'audit rows sealed so far: ' || count(*) FROM vms.audit_log"
+
+echo
+echo "== 4. face search over encrypted embeddings (100,000 persons x 512 dimensions)"
+psql_su -d vms < bench/facex.sql

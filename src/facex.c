@@ -46,6 +46,7 @@ typedef struct SubjectKey
 } SubjectKey;
 
 static HTAB *subject_keys = NULL;
+static bool subject_keys_stale = false;
 static Oid	data_keys_relid = InvalidOid;
 
 static void
@@ -63,11 +64,16 @@ subject_keys_drop(void)
 	subject_keys = NULL;
 }
 
+/*
+ * Invalidations can arrive in the middle of a scan (autovacuum analysing
+ * vms.data_keys is enough), so the callback only marks the cache stale; the
+ * next scan wipes and rebuilds it.
+ */
 static void
 facex_relcache_callback(Datum arg, Oid relid)
 {
 	if (!OidIsValid(relid) || relid == data_keys_relid)
-		subject_keys_drop();
+		subject_keys_stale = true;
 }
 
 void
@@ -282,6 +288,11 @@ vms_face_scan(PG_FUNCTION_ARGS)
 	heap = palloc(sizeof(Hit) * k);
 	plain = palloc(sizeof(float4) * n);
 
+	if (subject_keys_stale)
+	{
+		subject_keys_drop();
+		subject_keys_stale = false;
+	}
 	if (subject_keys == NULL)
 	{
 		HASHCTL		ctl;
