@@ -259,6 +259,12 @@ RETURNS TABLE (person_id bigint, score real) AS 'MODULE_PATHNAME', 'vms_face_sca
 COMMENT ON FUNCTION vms._face_scan(real[], integer, real, integer[], boolean) IS
     'Top-k cosine search over the encrypted embeddings of the given lists, decrypted inside the server';
 
+CREATE FUNCTION vms._data_keys_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'vms_data_keys_changed' LANGUAGE C;
+COMMENT ON FUNCTION vms._data_keys_changed() IS 'Makes every backend drop its cached subject keys at commit';
+CREATE TRIGGER data_keys_changed AFTER UPDATE OR DELETE OR TRUNCATE ON vms.data_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION vms._data_keys_changed();
+
 CREATE SEQUENCE vms.watch_lists_id_seq AS integer;
 CREATE TABLE vms.watch_lists (
     id              integer PRIMARY KEY DEFAULT pg_catalog.nextval('vms.watch_lists_id_seq'::pg_catalog.regclass),

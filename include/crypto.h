@@ -16,6 +16,9 @@ extern void gcm_encrypt(const uint8 *key, const uint8 *aad, size_t aadlen,
 						const uint8 *plain, size_t plainlen, uint8 *out);
 extern void unwrap_data_key(int64 id, const char *purpose, bool has_subject, int64 subject,
 							int32 version, bytea *wrapped, uint8 *key);
+extern bool gcm_decrypt_with(void *evp_ctx, const uint8 *key, const uint8 *aad, size_t aadlen,
+							 const uint8 *in, size_t inlen, uint8 *plain);
+extern void crypto_fetch_data_key(int64 id, uint8 *key);
 extern bool gcm_decrypt(const uint8 *key, const uint8 *aad, size_t aadlen,
 						const uint8 *in, size_t inlen, uint8 *plain);
 

@@ -34,6 +34,15 @@ SELECT person_id = :jane AS is_jane, watch_list, round(score::numeric, 3) AS sco
   FROM vms.face_search('{0.1,0.2,0.3,0.41}', 5);
 SELECT count(*) AS above_threshold FROM vms.face_search('{0.1,0.2,0.3,0.41}', 5, 0.9);
 RESET ROLE;
+-- A master key rotation between searches: the cached subject keys are
+-- dropped and unwrapped again under the new version.
+SET ROLE regress_manager;
+SELECT new_version > old_version AS rotated, data_keys_rewrapped >= 3 AS rewrapped FROM vms.rotate_master_key();
+RESET ROLE;
+SET ROLE regress_fiona;
+SELECT person_id = :jane AS is_jane, round(score::numeric, 3) AS score
+  FROM vms.face_search('{0.1,0.2,0.3,0.41}', 1);
+RESET ROLE;
 SET ROLE regress_alice;
 SELECT expect_error($$SELECT * FROM vms.face_search('{0.1,0.2,0.3,0.4}')$$);
 SELECT count(*) AS persons_alice_sees FROM vms.persons;

@@ -67,12 +67,16 @@ gcm_encrypt(const uint8 *key, const uint8 *aad, size_t aadlen,
 	EVP_CIPHER_CTX_free(ctx);
 }
 
-/* in is nonce || ciphertext || tag; false when authentication fails */
+/*
+ * in is nonce || ciphertext || tag; false when authentication fails.  ctx is
+ * an EVP_CIPHER_CTX set up for AES-256-GCM with a 12-byte IV, reusable
+ * across calls (a scan decrypting many values keeps one).
+ */
 bool
-gcm_decrypt(const uint8 *key, const uint8 *aad, size_t aadlen,
-			const uint8 *in, size_t inlen, uint8 *plain)
+gcm_decrypt_with(void *evp_ctx, const uint8 *key, const uint8 *aad, size_t aadlen,
+				 const uint8 *in, size_t inlen, uint8 *plain)
 {
-	EVP_CIPHER_CTX *ctx;
+	EVP_CIPHER_CTX *ctx = (EVP_CIPHER_CTX *) evp_ctx;
 	size_t		ctlen;
 	int			len;
 	bool		ok;
@@ -80,20 +84,33 @@ gcm_decrypt(const uint8 *key, const uint8 *aad, size_t aadlen,
 	if (inlen < GCM_NONCE_LEN + GCM_TAG_LEN)
 		return false;
 	ctlen = inlen - GCM_NONCE_LEN - GCM_TAG_LEN;
-	ctx = EVP_CIPHER_CTX_new();
-	if (ctx == NULL)
-		crypto_fail("setup");
-	ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
-		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE_LEN, NULL) == 1 &&
-		EVP_DecryptInit_ex(ctx, NULL, NULL, key, in) == 1 &&
+	ok = EVP_DecryptInit_ex(ctx, NULL, NULL, key, in) == 1 &&
 		(aadlen == 0 || EVP_DecryptUpdate(ctx, NULL, &len, aad, (int) aadlen) == 1) &&
 		EVP_DecryptUpdate(ctx, plain, &len, in + GCM_NONCE_LEN, (int) ctlen) == 1 &&
 		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_LEN,
 							(void *) (in + GCM_NONCE_LEN + ctlen)) == 1 &&
 		EVP_DecryptFinal_ex(ctx, plain + len, &len) == 1;
-	EVP_CIPHER_CTX_free(ctx);
 	if (!ok)
 		OPENSSL_cleanse(plain, ctlen);
+	return ok;
+}
+
+bool
+gcm_decrypt(const uint8 *key, const uint8 *aad, size_t aadlen,
+			const uint8 *in, size_t inlen, uint8 *plain)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	bool		ok;
+
+	if (ctx == NULL ||
+		EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE_LEN, NULL) != 1)
+	{
+		EVP_CIPHER_CTX_free(ctx);
+		crypto_fail("setup");
+	}
+	ok = gcm_decrypt_with(ctx, key, aad, aadlen, in, inlen, plain);
+	EVP_CIPHER_CTX_free(ctx);
 	return ok;
 }
 
@@ -142,8 +159,8 @@ unwrap_data_key(int64 id, const char *purpose, bool has_subject, int64 subject,
 }
 
 /* Look up a data key by id and unwrap it into key; errors if gone. */
-static void
-fetch_data_key(int64 id, uint8 *key)
+void
+crypto_fetch_data_key(int64 id, uint8 *key)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[1] = {INT8OID};
@@ -295,7 +312,7 @@ vms_encrypt(PG_FUNCTION_ARGS)
 	bytea	   *out;
 	int			i;
 
-	fetch_data_key(id, key);
+	crypto_fetch_data_key(id, key);
 	header[0] = VALUE_FORMAT;
 	for (i = 0; i < 8; i++)
 		header[1 + i] = (uint8) ((uint64) id >> (56 - 8 * i));
@@ -331,7 +348,7 @@ vms_decrypt(PG_FUNCTION_ARGS)
 				 errmsg("not a pg_vms ciphertext (too short or unknown format)")));
 	for (i = 0; i < 8; i++)
 		id = (int64) (((uint64) id << 8) | data[1 + i]);
-	fetch_data_key(id, key);
+	crypto_fetch_data_key(id, key);
 	value_aad(&aad, data, binding);
 
 	out = palloc(VARHDRSZ + len - VALUE_HEADER - GCM_NONCE_LEN - GCM_TAG_LEN);

@@ -17,10 +17,13 @@
 #include <math.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "utils/rel.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -123,6 +126,26 @@ embedding_values(ArrayType *arr, int dim, int *n_out)
 	}
 }
 
+PG_FUNCTION_INFO_V1(vms_data_keys_changed);
+
+/*
+ * Statement trigger on vms.data_keys: every backend drops its cached subject
+ * keys when the transaction commits (an erasure destroys a key by UPDATE,
+ * which by itself invalidates nothing).
+ */
+Datum
+vms_data_keys_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("vms._data_keys_changed() must be called as a trigger")));
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	return PointerGetDatum(NULL);
+}
+
 PG_FUNCTION_INFO_V1(vms_embedding_pack);
 PG_FUNCTION_INFO_V1(vms_embedding_unpack);
 PG_FUNCTION_INFO_V1(vms_face_scan);
@@ -160,30 +183,6 @@ vms_embedding_unpack(PG_FUNCTION_ARGS)
 		elems[i] = Float4GetDatum(f);
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT));
-}
-
-/* Unwrap a subject key from a scan row into its cache entry. */
-static void
-cache_subject_key(int64 key_id, SubjectKey *sk, HeapTuple tup, TupleDesc desc)
-{
-	PG_TRY();
-	{
-		bool		isnull,
-					subj_null;
-		int64		subject = DatumGetInt64(SPI_getbinval(tup, desc, 5, &subj_null));
-
-		unwrap_data_key(key_id, TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull)),
-						!subj_null, subject,
-						DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull)),
-						DatumGetByteaPP(SPI_getbinval(tup, desc, 7, &isnull)), sk->key);
-	}
-	PG_CATCH();
-	{
-		/* No half-filled entry stays behind. */
-		hash_search(subject_keys, &key_id, HASH_REMOVE, NULL);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
 }
 
 typedef struct Hit
@@ -242,6 +241,80 @@ hit_desc(const void *a, const void *b)
 	return (x < y) - (x > y);
 }
 
+/* Unwrap every live subject key of the lists into the cache (a cold search). */
+static void
+prefill_subject_keys(Datum lists)
+{
+	SPIPlanPtr	plan;
+	Portal		portal;
+
+	plan = SPI_prepare("SELECT d.id, d.purpose, d.subject_id, d.master_version, d.wrapped "
+					   "FROM vms.data_keys d JOIN vms.persons p ON p.key_id OPERATOR(pg_catalog.=) d.id "
+					   "WHERE p.watch_list_id OPERATOR(pg_catalog.=) ANY ($1) AND d.destroyed_at IS NULL",
+					   1, (Oid[]) {INT4ARRAYOID});
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the subject key scan");
+	portal = SPI_cursor_open(NULL, plan, &lists, NULL, true);
+	for (;;)
+	{
+		SPITupleTable *tt;
+		uint64		r,
+					nrows;
+
+		SPI_cursor_fetch(portal, true, 1000);
+		tt = SPI_tuptable;
+		nrows = SPI_processed;
+		if (nrows == 0)
+			break;
+		for (r = 0; r < nrows; r++)
+		{
+			bool		isnull,
+						subj_null,
+						found;
+			HeapTuple	tup = tt->vals[r];
+			int64		key_id = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
+			SubjectKey *sk = hash_search(subject_keys, &key_id, HASH_ENTER, &found);
+
+			if (!found)
+			{
+				int64		subject = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 3, &subj_null));
+
+				PG_TRY();
+				{
+					unwrap_data_key(key_id, TextDatumGetCString(SPI_getbinval(tup, tt->tupdesc, 2, &isnull)),
+									!subj_null, subject,
+									DatumGetInt32(SPI_getbinval(tup, tt->tupdesc, 4, &isnull)),
+									DatumGetByteaPP(SPI_getbinval(tup, tt->tupdesc, 5, &isnull)), sk->key);
+				}
+				PG_CATCH();
+				{
+					hash_search(subject_keys, &key_id, HASH_REMOVE, NULL);
+					PG_RE_THROW();
+				}
+				PG_END_TRY();
+			}
+		}
+		SPI_freetuptable(tt);
+	}
+	SPI_cursor_close(portal);
+}
+
+/* Look up one subject key the cache lacks (a person added since). */
+static void
+fetch_subject_key(int64 key_id, SubjectKey *sk)
+{
+	PG_TRY();
+	{
+		crypto_fetch_data_key(key_id, sk->key);
+	}
+	PG_CATCH();
+	{
+		hash_search(subject_keys, &key_id, HASH_REMOVE, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
 /*
  * vms._face_scan(probe real[], k integer, min_score real, lists integer[],
  *				  encrypted boolean) returns setof (person_id bigint, score real)
@@ -266,8 +339,9 @@ vms_face_scan(PG_FUNCTION_ARGS)
 	int			i;
 	Portal		portal;
 	SPIPlanPtr	plan;
-	uint8	   *plain;
-	MemoryContext per_row;
+	float4	   *plain;
+	size_t		expected = VALUE_HEADER + GCM_NONCE_LEN + n * sizeof(float4) + GCM_TAG_LEN;
+	EVP_CIPHER_CTX *ctx;
 
 	if (k < 1 || k > 1000)
 		ereport(ERROR,
@@ -293,7 +367,12 @@ vms_face_scan(PG_FUNCTION_ARGS)
 		subject_keys_drop();
 		subject_keys_stale = false;
 	}
-	if (subject_keys == NULL)
+	if (!OidIsValid(data_keys_relid))
+		data_keys_relid = get_relname_relid("data_keys", vms_schema_oid(false));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (encrypted && subject_keys == NULL)
 	{
 		HASHCTL		ctl;
 
@@ -302,18 +381,13 @@ vms_face_scan(PG_FUNCTION_ARGS)
 		ctl.hcxt = TopMemoryContext;
 		subject_keys = hash_create("pg_vms subject keys", 1024, &ctl,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		prefill_subject_keys(lists);
 	}
-	if (!OidIsValid(data_keys_relid))
-		data_keys_relid = get_relname_relid("data_keys", vms_schema_oid(false));
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	if (encrypted)
-		plan = SPI_prepare("SELECT p.id, p.embedding, d.id, d.purpose, d.subject_id, d.master_version, d.wrapped "
-						   "FROM vms.persons p JOIN vms.data_keys d ON d.id OPERATOR(pg_catalog.=) p.key_id "
+		plan = SPI_prepare("SELECT p.id, p.embedding, p.key_id FROM vms.persons p "
 						   "JOIN vms.watch_lists w ON w.id OPERATOR(pg_catalog.=) p.watch_list_id "
 						   "WHERE p.watch_list_id OPERATOR(pg_catalog.=) ANY ($1) "
-						   "AND w.embedding_dim OPERATOR(pg_catalog.=) $2 AND d.destroyed_at IS NULL",
+						   "AND w.embedding_dim OPERATOR(pg_catalog.=) $2",
 						   2, (Oid[]) {INT4ARRAYOID, INT4OID});
 	else
 		plan = SPI_prepare("SELECT person_id, embedding FROM vms._face_bench_plain "
@@ -321,84 +395,96 @@ vms_face_scan(PG_FUNCTION_ARGS)
 						   2, (Oid[]) {INT4ARRAYOID, INT4OID});
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the face scan");
-	portal = SPI_cursor_open(NULL, plan, (Datum[]) {lists, Int32GetDatum(n)}, NULL, true);
-	per_row = AllocSetContextCreate(CurrentMemoryContext, "face scan row", ALLOCSET_SMALL_SIZES);
 
-	for (;;)
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL ||
+		EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE_LEN, NULL) != 1)
+		elog(ERROR, "AES-256-GCM setup failed");
+
+	PG_TRY();
 	{
-		uint64		r;
-
-		SPI_cursor_fetch(portal, true, 1000);
-		if (SPI_processed == 0)
-			break;
-		for (r = 0; r < SPI_processed; r++)
+		portal = SPI_cursor_open(NULL, plan, (Datum[]) {lists, Int32GetDatum(n)}, NULL, true);
+		for (;;)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[r];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			int64		person = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-			bytea	   *emb;
-			const float4 *v;
-			double		dot = 0,
-						norm = 0;
-			int			j;
-			MemoryContext old = MemoryContextSwitchTo(per_row);
+			SPITupleTable *tt;
+			uint64		r,
+						nrows;
 
-			CHECK_FOR_INTERRUPTS();
-			emb = DatumGetByteaPP(SPI_getbinval(tup, desc, 2, &isnull));
-			if (encrypted)
+			SPI_cursor_fetch(portal, true, 1000);
+			tt = SPI_tuptable;
+			nrows = SPI_processed;
+			if (nrows == 0)
+				break;
+			for (r = 0; r < nrows; r++)
 			{
-				int64		key_id = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-				bool		found;
-				SubjectKey *sk = hash_search(subject_keys, &key_id, HASH_ENTER, &found);
+				HeapTuple	tup = tt->vals[r];
+				bool		isnull;
+				int64		person = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
+				Datum		raw = SPI_getbinval(tup, tt->tupdesc, 2, &isnull);
+				bytea	   *emb = DatumGetByteaPP(raw);
 				const uint8 *data = (const uint8 *) VARDATA_ANY(emb);
 				size_t		len = VARSIZE_ANY_EXHDR(emb);
-				char	   *binding;
-				StringInfoData aad;
+				double		dot = 0,
+							norm = 0;
+				int			j;
 
-				if (!found)
-					cache_subject_key(key_id, sk, tup, desc);
-				if (len != VALUE_HEADER + GCM_NONCE_LEN + n * sizeof(float4) + GCM_TAG_LEN)
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_EXCEPTION),
-							 errmsg("the embedding of person " INT64_FORMAT " has the wrong size", person)));
-				binding = psprintf("vms.persons.embedding:" INT64_FORMAT, person);
-				initStringInfo(&aad);
-				appendBinaryStringInfo(&aad, (const char *) data, VALUE_HEADER);
-				appendStringInfoString(&aad, binding);
-				if (!gcm_decrypt(sk->key, (uint8 *) aad.data, aad.len, data + VALUE_HEADER,
-								 len - VALUE_HEADER, plain))
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_EXCEPTION),
-							 errmsg("decryption failed for %s", binding)));
-				v = (const float4 *) plain;
-			}
-			else
-			{
-				if (VARSIZE_ANY_EXHDR(emb) != n * sizeof(float4))
-					continue;
-				memcpy(plain, VARDATA_ANY(emb), n * sizeof(float4));
-				v = (const float4 *) plain;
-			}
-			for (j = 0; j < n; j++)
-			{
-				dot += (double) unit[j] * v[j];
-				norm += (double) v[j] * v[j];
-			}
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(per_row);
-			if (norm > 0)
-			{
-				float4		score = (float4) (dot / sqrt(norm));
+				CHECK_FOR_INTERRUPTS();
+				if (encrypted)
+				{
+					int64		key_id = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
+					bool		found;
+					SubjectKey *sk = hash_search(subject_keys, &key_id, HASH_ENTER, &found);
+					uint8		aad[VALUE_HEADER + 64];
+					int			aadlen;
 
-				if (score >= min_score)
-					heap_offer(heap, &size, k, person, score);
+					if (!found)
+						fetch_subject_key(key_id, sk);
+					if (len != expected)
+						ereport(ERROR,
+								(errcode(ERRCODE_DATA_EXCEPTION),
+								 errmsg("the embedding of person " INT64_FORMAT " has the wrong size", person)));
+					memcpy(aad, data, VALUE_HEADER);
+					aadlen = VALUE_HEADER + snprintf((char *) aad + VALUE_HEADER, 64,
+													 "vms.persons.embedding:" INT64_FORMAT, person);
+					if (!gcm_decrypt_with(ctx, sk->key, aad, aadlen, data + VALUE_HEADER,
+										  len - VALUE_HEADER, (uint8 *) plain))
+						ereport(ERROR,
+								(errcode(ERRCODE_DATA_EXCEPTION),
+								 errmsg("decryption failed for vms.persons.embedding:" INT64_FORMAT, person)));
+				}
+				else
+				{
+					if (len != n * sizeof(float4))
+						continue;
+					memcpy(plain, data, n * sizeof(float4));
+				}
+				for (j = 0; j < n; j++)
+				{
+					dot += (double) unit[j] * plain[j];
+					norm += (double) plain[j] * plain[j];
+				}
+				if ((Pointer) emb != DatumGetPointer(raw))
+					pfree(emb);
+				if (norm > 0)
+				{
+					float4		score = (float4) (dot / sqrt(norm));
+
+					if (score >= min_score)
+						heap_offer(heap, &size, k, person, score);
+				}
 			}
+			SPI_freetuptable(tt);
 		}
+		SPI_cursor_close(portal);
 	}
-	SPI_cursor_close(portal);
+	PG_FINALLY();
+	{
+		EVP_CIPHER_CTX_free(ctx);
+		OPENSSL_cleanse(plain, sizeof(float4) * n);
+	}
+	PG_END_TRY();
 	SPI_finish();
-	OPENSSL_cleanse(plain, sizeof(float4) * n);
 
 	qsort(heap, size, sizeof(Hit), hit_desc);
 	for (i = 0; i < size; i++)
