@@ -257,7 +257,7 @@ COMMENT ON FUNCTION vms._embedding_unpack(bytea) IS 'Unpacks an embedding';
 CREATE FUNCTION vms._face_scan(probe real[], k integer, min_score real, lists integer[], encrypted boolean)
 RETURNS TABLE (person_id bigint, score real) AS 'MODULE_PATHNAME', 'vms_face_scan' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION vms._face_scan(real[], integer, real, integer[], boolean) IS
-    'Top-k cosine search over the encrypted embeddings of the given lists, decrypted inside the server';
+    'Top-k cosine search over the encrypted embeddings of the given lists (all of the probe''s dimension), decrypted inside the server';
 
 CREATE FUNCTION vms._data_keys_changed() RETURNS trigger
 AS 'MODULE_PATHNAME', 'vms_data_keys_changed' LANGUAGE C;

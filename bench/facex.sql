@@ -17,10 +17,13 @@ SELECT i.pid, :list, i.kid,
        vms._encrypt(i.kid, convert_to('Person ' || i.n, 'UTF8'), 'vms.persons.name:' || i.pid),
        vms._encrypt(i.kid, vms._embedding_pack(b.e, 512), 'vms.persons.embedding:' || i.pid), 'bench'
   FROM public.bench_ids i JOIN public.bench_embeddings b USING (n);
--- The baseline: the same C scan over plaintext embeddings.
+-- The baseline: the same C scan over plaintext embeddings, in a table of the
+-- same shape as vms.persons (same columns, same row width, same TOAST), so
+-- the ratio isolates what decryption costs.
 CREATE TABLE vms._face_bench_plain AS
-SELECT i.pid AS person_id, vms._embedding_pack(b.e, 512) AS embedding
-  FROM public.bench_ids i JOIN public.bench_embeddings b USING (n);
+SELECT p.id AS person_id, vms._embedding_pack(b.e, 512) AS embedding, p.key_id, p.watch_list_id,
+       p.name, p.notes, p.photo, p.created_by, p.created_at
+  FROM public.bench_ids i JOIN public.bench_embeddings b USING (n) JOIN vms.persons p ON p.id = i.pid;
 ANALYZE vms.persons;
 ANALYZE vms._face_bench_plain;
 ANALYZE public.bench_embeddings;

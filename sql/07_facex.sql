@@ -70,7 +70,9 @@ SELECT r->>'name' AS name, r->>'notes' AS notes, r->>'photo_base64' AS photo, r-
   FROM vms.subject_access_report(:jane) AS r;
 RESET ROLE;
 
--- Bad input.
+-- Bad input: clear errors, nothing changed.
+SELECT (SELECT count(*) FROM vms.persons) || '/' || (SELECT count(*) FROM vms.data_keys) || '/' ||
+       (SELECT count(*) FROM vms.face_events) || '/' || (SELECT count(*) FROM vms.watch_lists) AS state_before \gset
 SET ROLE regress_fiona;
 SELECT stmt, expect_error(stmt) FROM (VALUES
     ($$SELECT vms.add_person('lobby_vip', 'X', '{0.1,NaN,0.3,0.4}')$$),
@@ -97,6 +99,9 @@ SELECT expect_error(format('SELECT vms.register_face_event(%s, now(), 999999, 0.
 SELECT expect_error(format('SELECT vms.register_face_event(%s, now(), NULL, 1.5)', :cam1));
 SELECT expect_error(format('SELECT vms.register_face_event(%s, now(), NULL, %L)', :cam1, 'NaN'));
 RESET ROLE;
+SELECT (SELECT count(*) FROM vms.persons) || '/' || (SELECT count(*) FROM vms.data_keys) || '/' ||
+       (SELECT count(*) FROM vms.face_events) || '/' || (SELECT count(*) FROM vms.watch_lists) = :'state_before'
+       AS nothing_changed;
 
 -- Erasure: the key is destroyed, the person and their face events deleted,
 -- and what remains of the old tuples does not decrypt, even for a superuser.

@@ -41,6 +41,7 @@
 #include "facex.h"
 
 #define MAX_EMBEDDING_DIM 4096
+#define EMBEDDING_BINDING "vms.persons.embedding:"
 
 typedef struct SubjectKey
 {
@@ -384,14 +385,13 @@ vms_face_scan(PG_FUNCTION_ARGS)
 		prefill_subject_keys(lists);
 	}
 	if (encrypted)
+		/* The caller passes only lists of the probe's dimension. */
 		plan = SPI_prepare("SELECT p.id, p.embedding, p.key_id FROM vms.persons p "
-						   "JOIN vms.watch_lists w ON w.id OPERATOR(pg_catalog.=) p.watch_list_id "
-						   "WHERE p.watch_list_id OPERATOR(pg_catalog.=) ANY ($1) "
-						   "AND w.embedding_dim OPERATOR(pg_catalog.=) $2",
+						   "WHERE p.watch_list_id OPERATOR(pg_catalog.=) ANY ($1) AND $2 IS NOT NULL",
 						   2, (Oid[]) {INT4ARRAYOID, INT4OID});
 	else
-		plan = SPI_prepare("SELECT person_id, embedding FROM vms._face_bench_plain "
-						   "WHERE $1 IS NOT NULL AND $2 IS NOT NULL",
+		plan = SPI_prepare("SELECT person_id, embedding, key_id FROM vms._face_bench_plain "
+						   "WHERE watch_list_id OPERATOR(pg_catalog.=) ANY ($1) AND $2 IS NOT NULL",
 						   2, (Oid[]) {INT4ARRAYOID, INT4OID});
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the face scan");
@@ -445,8 +445,9 @@ vms_face_scan(PG_FUNCTION_ARGS)
 								(errcode(ERRCODE_DATA_EXCEPTION),
 								 errmsg("the embedding of person " INT64_FORMAT " has the wrong size", person)));
 					memcpy(aad, data, VALUE_HEADER);
-					aadlen = VALUE_HEADER + snprintf((char *) aad + VALUE_HEADER, 64,
-													 "vms.persons.embedding:" INT64_FORMAT, person);
+					memcpy(aad + VALUE_HEADER, EMBEDDING_BINDING, sizeof(EMBEDDING_BINDING) - 1);
+					aadlen = VALUE_HEADER + sizeof(EMBEDDING_BINDING) - 1;
+					aadlen += pg_lltoa(person, (char *) aad + aadlen);
 					if (!gcm_decrypt_with(ctx, sk->key, aad, aadlen, data + VALUE_HEADER,
 										  len - VALUE_HEADER, (uint8 *) plain))
 						ereport(ERROR,
