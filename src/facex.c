@@ -51,6 +51,16 @@ typedef struct SubjectKey
 
 static HTAB *subject_keys = NULL;
 static bool subject_keys_stale = false;
+
+/*
+ * The keys prefetched for a cold search also go into an array indexed by key
+ * id: persons are stored, and scanned, roughly in key id order, so lookups
+ * walk memory sequentially.  Keys outside it are found in the hash.
+ */
+#define DENSE_MAX_SPAN (4 * 1024 * 1024)
+static SubjectKey *dense_keys = NULL;
+static int64 dense_base = 0;
+static int64 dense_span = 0;
 static Oid	data_keys_relid = InvalidOid;
 
 static void
@@ -59,6 +69,13 @@ subject_keys_drop(void)
 	HASH_SEQ_STATUS status;
 	SubjectKey *e;
 
+	if (dense_keys != NULL)
+	{
+		OPENSSL_cleanse(dense_keys, sizeof(SubjectKey) * dense_span);
+		pfree(dense_keys);
+		dense_keys = NULL;
+		dense_span = 0;
+	}
 	if (subject_keys == NULL)
 		return;
 	hash_seq_init(&status, subject_keys);
@@ -255,6 +272,26 @@ prefill_subject_keys(Datum lists)
 					   1, (Oid[]) {INT4ARRAYOID});
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the subject key scan");
+
+	/* The dense array, when the key ids of these lists span little enough. */
+	if (SPI_execute_with_args("SELECT pg_catalog.min(p.key_id), pg_catalog.max(p.key_id) FROM vms.persons p "
+							  "WHERE p.watch_list_id OPERATOR(pg_catalog.=) ANY ($1)",
+							  1, (Oid[]) {INT4ARRAYOID}, &lists, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		bool		null_lo,
+					null_hi;
+		int64		lo = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null_lo));
+		int64		hi = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &null_hi));
+
+		if (!null_lo && !null_hi && hi - lo + 1 <= DENSE_MAX_SPAN)
+		{
+			dense_base = lo;
+			dense_span = hi - lo + 1;
+			dense_keys = MemoryContextAllocExtended(TopMemoryContext, sizeof(SubjectKey) * dense_span,
+													MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		}
+	}
 	portal = SPI_cursor_open(NULL, plan, &lists, NULL, true);
 	for (;;)
 	{
@@ -293,6 +330,11 @@ prefill_subject_keys(Datum lists)
 					PG_RE_THROW();
 				}
 				PG_END_TRY();
+			}
+			if (dense_keys != NULL && key_id >= dense_base && key_id - dense_base < dense_span)
+			{
+				dense_keys[key_id - dense_base].key_id = key_id;
+				memcpy(dense_keys[key_id - dense_base].key, sk->key, DATA_KEY_LEN);
 			}
 		}
 		SPI_freetuptable(tt);
@@ -434,12 +476,19 @@ vms_face_scan(PG_FUNCTION_ARGS)
 				{
 					int64		key_id = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
 					bool		found;
-					SubjectKey *sk = hash_search(subject_keys, &key_id, HASH_ENTER, &found);
+					SubjectKey *sk;
 					uint8		aad[VALUE_HEADER + 64];
 					int			aadlen;
 
-					if (!found)
-						fetch_subject_key(key_id, sk);
+					if (dense_keys != NULL && key_id >= dense_base && key_id - dense_base < dense_span &&
+						dense_keys[key_id - dense_base].key_id == key_id)
+						sk = &dense_keys[key_id - dense_base];
+					else
+					{
+						sk = hash_search(subject_keys, &key_id, HASH_ENTER, &found);
+						if (!found)
+							fetch_subject_key(key_id, sk);
+					}
 					if (len != expected)
 						ereport(ERROR,
 								(errcode(ERRCODE_DATA_EXCEPTION),
