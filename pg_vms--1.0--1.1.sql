@@ -403,18 +403,21 @@ RETURNS integer LANGUAGE plpgsql STABLE SET search_path = pg_catalog, vms, pg_te
 #variable_conflict use_variable
 DECLARE
     lid integer;
+    gid integer;
 BEGIN
     IF person_id IS NULL THEN
         RAISE EXCEPTION 'person_id must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT p.watch_list_id INTO lid FROM vms.persons p WHERE p.id OPERATOR(pg_catalog.=) person_id;
-    IF lid IS NULL THEN
-        IF vms._is_system_manager(vms._invoker()) OR vms._invoker_holds(permission, true) THEN
+    SELECT p.watch_list_id, w.camera_group_id INTO lid, gid
+      FROM vms.persons p JOIN vms.watch_lists w ON w.id OPERATOR(pg_catalog.=) p.watch_list_id
+     WHERE p.id OPERATOR(pg_catalog.=) person_id;
+    -- Missing and forbidden look the same to whom may not see the list.
+    IF lid IS NULL OR NOT (vms._is_system_manager(vms._invoker()) OR vms._invoker_holds_on_group(permission, gid)) THEN
+        IF lid IS NULL AND (vms._is_system_manager(vms._invoker()) OR vms._invoker_holds(permission, true)) THEN
             RAISE EXCEPTION 'person % does not exist', person_id USING ERRCODE = 'undefined_object';
         END IF;
         PERFORM vms._deny(pg_catalog.format('%s on person %s', permission, person_id));
     END IF;
-    PERFORM vms._require_list(permission, lid);
     RETURN lid;
 END
 $$;
@@ -557,7 +560,8 @@ BEGIN
     END IF;
     PERFORM vms._check_optional_text('snapshot_ref', snapshot_ref, 1024);
     IF person_id IS NOT NULL THEN
-        SELECT p.key_id INTO kid FROM vms.persons p WHERE p.id OPERATOR(pg_catalog.=) person_id;
+        -- Held until commit: an erasure of this person waits for this event.
+        SELECT p.key_id INTO kid FROM vms.persons p WHERE p.id OPERATOR(pg_catalog.=) person_id FOR KEY SHARE;
         IF kid IS NULL THEN
             RAISE EXCEPTION 'person % does not exist', person_id USING ERRCODE = 'undefined_object';
         END IF;
@@ -595,7 +599,8 @@ DECLARE
 BEGIN
     lid := vms._person_list(person_id, 'facex_manage');
     PERFORM vms._check_text('reason', reason, 2000);
-    SELECT p.key_id INTO key_destroyed FROM vms.persons p WHERE p.id OPERATOR(pg_catalog.=) person_id;
+    -- Locked: a face event being registered for this person waits, or fails.
+    SELECT p.key_id INTO key_destroyed FROM vms.persons p WHERE p.id OPERATOR(pg_catalog.=) person_id FOR UPDATE;
     DELETE FROM vms.face_events e WHERE e.person_id OPERATOR(pg_catalog.=) _erase_subject.person_id;
     GET DIAGNOSTICS face_events_deleted = ROW_COUNT;
     DELETE FROM vms.persons p WHERE p.id OPERATOR(pg_catalog.=) person_id;
@@ -642,7 +647,15 @@ BEGIN
                        'camera_id', e.camera_id, 'event_time', e.event_time, 'score', e.score,
                        'snapshot_ref', pg_catalog.convert_from(vms._decrypt(e.snapshot, 'vms.face_events.snapshot:' || e.id), 'UTF8'))
                        ORDER BY e.event_time)
-              FROM vms.face_events e WHERE e.person_id OPERATOR(pg_catalog.=) _subject_access_report.person_id), '[]'::jsonb));
+              FROM vms.face_events e
+             WHERE e.person_id OPERATOR(pg_catalog.=) _subject_access_report.person_id
+               AND (vms._is_system_manager(vms._invoker())
+                    OR vms._authorized('facex_view', e.camera_id, e.event_time))), '[]'::jsonb),
+        'face_events_withheld', (
+            SELECT pg_catalog.count(*) FROM vms.face_events e
+             WHERE e.person_id OPERATOR(pg_catalog.=) _subject_access_report.person_id
+               AND NOT (vms._is_system_manager(vms._invoker())
+                        OR vms._authorized('facex_view', e.camera_id, e.event_time))));
     PERFORM vms._audit('subject_access_report', NULL, person_id::text, NULL);
     RETURN report;
 EXCEPTION WHEN OTHERS THEN
@@ -673,9 +686,13 @@ BEGIN
     IF lists IS NULL AND NOT vms._is_system_manager(vms._invoker()) AND NOT vms._invoker_holds('facex_search', false) THEN
         PERFORM vms._deny('facex_search is required');
     END IF;
+    -- A floor the caller cannot lower: low scores against chosen probes would
+    -- let a searcher rebuild stored templates without facex_view.
     RETURN QUERY
-        SELECT s.person_id, w.name, s.score
-          FROM vms._face_scan(probe, k, min_score, COALESCE(lists, '{}'), true) s
+        SELECT s.person_id, w.name, (pg_catalog.round(s.score::numeric, 2))::real
+          FROM vms._face_scan(probe, k,
+                              GREATEST(min_score, pg_catalog.current_setting('vms.face_search_min_score')::real),
+                              COALESCE(lists, '{}'), true) s
           JOIN vms.persons p ON p.id OPERATOR(pg_catalog.=) s.person_id
           JOIN vms.watch_lists w ON w.id OPERATOR(pg_catalog.=) p.watch_list_id
          ORDER BY s.score DESC;
@@ -694,7 +711,7 @@ COMMENT ON FUNCTION vms._face_search(real[], integer, real) IS 'Body of vms.face
 CREATE FUNCTION vms.face_search(probe real[], k integer DEFAULT 10, min_score real DEFAULT 0)
 RETURNS TABLE (person_id bigint, watch_list text, score real) AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION vms.face_search(real[], integer, real) IS
-    'Top-k persons by cosine similarity to a probe embedding, over the watch lists the caller may search (facex_search); decrypted inside the server; audited with a hash of the probe';
+    'Top-k (at most 100) persons by cosine similarity to a probe embedding, at or above vms.face_search_min_score, over the watch lists the caller may search (facex_search); decrypted inside the server; audited with a hash of the probe';
 
 ------------------------------------------------------------------------------
 -- Privileges

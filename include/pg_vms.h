@@ -17,6 +17,7 @@ extern char *vms_database_name;
 extern int	vms_audit_flush_interval_ms;
 extern int	vms_audit_queue_size;
 extern int	vms_partition_interval_s;
+extern double vms_face_search_min_score;
 
 /* Helpers (pg_vms.c) */
 extern Oid	vms_schema_oid(bool missing_ok);

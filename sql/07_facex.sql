@@ -63,11 +63,29 @@ SELECT count(*) AS face_events, count(person_id) AS known_persons,
        bool_and(position(convert_to('faces/', 'UTF8') IN snapshot) = 0) AS snapshot_hidden
   FROM vms.face_events;
 
--- Access report: everything held about Jane, decrypted, audited.
+-- Jane also passed the gate, a camera Fiona may not see.
+SET ROLE regress_rec;
+SELECT vms.register_face_event(:cam3, now() - interval '3 minutes', :jane, 0.88, 'faces/gate/7.jpg') > 0 AS at_gate;
+RESET ROLE;
+
+-- Access report: everything held about Jane that Fiona may see, decrypted,
+-- audited; events on cameras outside her grants are counted, not shown.
 SET ROLE regress_fiona;
 SELECT r->>'name' AS name, r->>'notes' AS notes, r->>'photo_base64' AS photo, r->'embedding' AS embedding,
-       jsonb_array_length(r->'face_events') AS events, r->'face_events'->0->>'snapshot_ref' AS snapshot
+       jsonb_array_length(r->'face_events') AS events, r->'face_events'->0->>'snapshot_ref' AS snapshot,
+       r->>'face_events_withheld' AS withheld
   FROM vms.subject_access_report(:jane) AS r;
+RESET ROLE;
+
+-- Probing with basis vectors does not read templates back: scores below
+-- vms.face_search_min_score (0.5) are never returned, and users cannot lower it.
+SET ROLE regress_fiona;
+SELECT count(*) AS returned, bool_and(score >= 0.5) AS all_above_floor
+  FROM vms.face_search('{1,0,0,0}', 100, -1);
+SELECT expect_error('SET vms.face_search_min_score = -1');
+SELECT regexp_replace(expect_error(format('SELECT vms.person(%s)', 999999)), '[0-9]+', 'N', 'g')
+     = regexp_replace(expect_error(format('SELECT vms.person(%s)', :yard_person)), '[0-9]+', 'N', 'g')
+       AS missing_and_forbidden_look_alike;
 RESET ROLE;
 
 -- Bad input: clear errors, nothing changed.

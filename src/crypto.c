@@ -321,9 +321,16 @@ vms_encrypt(PG_FUNCTION_ARGS)
 	out = palloc(VARHDRSZ + VALUE_HEADER + GCM_NONCE_LEN + plainlen + GCM_TAG_LEN);
 	SET_VARSIZE(out, VARHDRSZ + VALUE_HEADER + GCM_NONCE_LEN + plainlen + GCM_TAG_LEN);
 	memcpy(VARDATA(out), header, VALUE_HEADER);
-	gcm_encrypt(key, (uint8 *) aad.data, aad.len, (uint8 *) VARDATA_ANY(plain), plainlen,
-				(uint8 *) VARDATA(out) + VALUE_HEADER);
-	OPENSSL_cleanse(key, sizeof(key));
+	PG_TRY();
+	{
+		gcm_encrypt(key, (uint8 *) aad.data, aad.len, (uint8 *) VARDATA_ANY(plain), plainlen,
+					(uint8 *) VARDATA(out) + VALUE_HEADER);
+	}
+	PG_FINALLY();
+	{
+		OPENSSL_cleanse(key, sizeof(key));
+	}
+	PG_END_TRY();
 	PG_RETURN_BYTEA_P(out);
 }
 

@@ -51,13 +51,14 @@ typedef struct SubjectKey
 
 static HTAB *subject_keys = NULL;
 static bool subject_keys_stale = false;
+static bool scan_running = false;
 
 /*
  * The keys prefetched for a cold search also go into an array indexed by key
  * id: persons are stored, and scanned, roughly in key id order, so lookups
  * walk memory sequentially.  Keys outside it are found in the hash.
  */
-#define DENSE_MAX_SPAN (4 * 1024 * 1024)
+#define DENSE_MAX_SPAN (1024 * 1024)
 static SubjectKey *dense_keys = NULL;
 static int64 dense_base = 0;
 static int64 dense_span = 0;
@@ -87,14 +88,22 @@ subject_keys_drop(void)
 
 /*
  * Invalidations can arrive in the middle of a scan (autovacuum analysing
- * vms.data_keys is enough), so the callback only marks the cache stale; the
- * next scan wipes and rebuilds it.
+ * vms.data_keys is enough): then the callback only marks the cache stale and
+ * the scan wipes it when it ends; otherwise it wipes it at once.
  */
 static void
 facex_relcache_callback(Datum arg, Oid relid)
 {
 	if (!OidIsValid(relid) || relid == data_keys_relid)
-		subject_keys_stale = true;
+	{
+		/* Not in use: wipe now, so a destroyed key does not linger. */
+		if (!scan_running)
+			subject_keys_drop();
+		else
+			subject_keys_stale = true;
+		/* The extension may have been dropped and created again. */
+		data_keys_relid = InvalidOid;
+	}
 }
 
 void
@@ -274,8 +283,8 @@ prefill_subject_keys(Datum lists)
 		elog(ERROR, "could not prepare the subject key scan");
 
 	/* The dense array, when the key ids of these lists span little enough. */
-	if (SPI_execute_with_args("SELECT pg_catalog.min(p.key_id), pg_catalog.max(p.key_id) FROM vms.persons p "
-							  "WHERE p.watch_list_id OPERATOR(pg_catalog.=) ANY ($1)",
+	if (SPI_execute_with_args("SELECT pg_catalog.min(p.key_id), pg_catalog.max(p.key_id), pg_catalog.count(*) "
+							  "FROM vms.persons p WHERE p.watch_list_id OPERATOR(pg_catalog.=) ANY ($1)",
 							  1, (Oid[]) {INT4ARRAYOID}, &lists, NULL, true, 1) == SPI_OK_SELECT &&
 		SPI_processed == 1)
 	{
@@ -283,13 +292,14 @@ prefill_subject_keys(Datum lists)
 					null_hi;
 		int64		lo = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null_lo));
 		int64		hi = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &null_hi));
+		int64		count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &null_hi));
 
-		if (!null_lo && !null_hi && hi - lo + 1 <= DENSE_MAX_SPAN)
+		/* Only when the ids are dense: at most twice as many slots as keys. */
+		if (!null_lo && hi - lo + 1 <= DENSE_MAX_SPAN && hi - lo + 1 <= 2 * count)
 		{
 			dense_base = lo;
 			dense_span = hi - lo + 1;
-			dense_keys = MemoryContextAllocExtended(TopMemoryContext, sizeof(SubjectKey) * dense_span,
-													MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+			dense_keys = MemoryContextAllocZero(TopMemoryContext, sizeof(SubjectKey) * dense_span);
 		}
 	}
 	portal = SPI_cursor_open(NULL, plan, &lists, NULL, true);
@@ -386,10 +396,10 @@ vms_face_scan(PG_FUNCTION_ARGS)
 	size_t		expected = VALUE_HEADER + GCM_NONCE_LEN + n * sizeof(float4) + GCM_TAG_LEN;
 	EVP_CIPHER_CTX *ctx;
 
-	if (k < 1 || k > 1000)
+	if (k < 1 || k > 100)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("k must be between 1 and 1000")));
+				 errmsg("k must be between 1 and 100")));
 	if (isnan(min_score) || min_score < -1 || min_score > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -415,17 +425,6 @@ vms_face_scan(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (encrypted && subject_keys == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(int64);
-		ctl.entrysize = sizeof(SubjectKey);
-		ctl.hcxt = TopMemoryContext;
-		subject_keys = hash_create("pg_vms subject keys", 1024, &ctl,
-								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		prefill_subject_keys(lists);
-	}
 	if (encrypted)
 		/* The caller passes only lists of the probe's dimension. */
 		plan = SPI_prepare("SELECT p.id, p.embedding, p.key_id FROM vms.persons p "
@@ -444,8 +443,20 @@ vms_face_scan(PG_FUNCTION_ARGS)
 		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE_LEN, NULL) != 1)
 		elog(ERROR, "AES-256-GCM setup failed");
 
+	scan_running = true;
 	PG_TRY();
 	{
+		if (encrypted && subject_keys == NULL)
+		{
+			HASHCTL		ctl;
+
+			ctl.keysize = sizeof(int64);
+			ctl.entrysize = sizeof(SubjectKey);
+			ctl.hcxt = TopMemoryContext;
+			subject_keys = hash_create("pg_vms subject keys", 1024, &ctl,
+									   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+			prefill_subject_keys(lists);
+		}
 		portal = SPI_cursor_open(NULL, plan, (Datum[]) {lists, Int32GetDatum(n)}, NULL, true);
 		for (;;)
 		{
@@ -532,6 +543,12 @@ vms_face_scan(PG_FUNCTION_ARGS)
 	{
 		EVP_CIPHER_CTX_free(ctx);
 		OPENSSL_cleanse(plain, sizeof(float4) * n);
+		scan_running = false;
+		if (subject_keys_stale)
+		{
+			subject_keys_drop();
+			subject_keys_stale = false;
+		}
 	}
 	PG_END_TRY();
 	SPI_finish();

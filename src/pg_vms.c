@@ -34,6 +34,7 @@ char	   *vms_database_name = NULL;
 int			vms_audit_flush_interval_ms = 1000;
 int			vms_audit_queue_size = 4096;
 int			vms_partition_interval_s = 3600;
+double		vms_face_search_min_score = 0.5;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -107,6 +108,15 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	keys_define_settings();
+
+	DefineCustomRealVariable("vms.face_search_min_score",
+							 "Lowest similarity vms.face_search() returns, whatever the caller asks.",
+							 "A floor keeps chosen probes from reading stored face templates back out of the scores.",
+							 &vms_face_search_min_score,
+							 0.5, -1.0, 1.0,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("vms");
 
