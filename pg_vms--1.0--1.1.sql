@@ -334,53 +334,8 @@ SELECT pg_catalog.pg_extension_config_dump('vms.persons_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('vms.face_events_id_seq', '');
 
 -- Face events live in the recordings' daily partitions.
-CREATE OR REPLACE FUNCTION vms._ensure_partition(parent text, from_ts timestamptz, to_ts timestamptz, suffix text)
-RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
-DECLARE
-    part text := parent || '_p' || suffix;
-BEGIN
-    IF pg_catalog.to_regclass(pg_catalog.format('vms.%I', part)) IS NOT NULL THEN
-        RETURN false;
-    END IF;
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_vms partitions'));
-    IF pg_catalog.to_regclass(pg_catalog.format('vms.%I', part)) IS NOT NULL THEN
-        RETURN false;
-    END IF;
-    EXECUTE pg_catalog.format('CREATE TABLE vms.%I PARTITION OF vms.%I FOR VALUES FROM (%L) TO (%L)',
-                              part, parent, from_ts, to_ts);
-    EXECUTE pg_catalog.format('ALTER TABLE vms.%I ADD PRIMARY KEY (%s)', part,
-                              CASE parent
-                                  WHEN 'segments' THEN 'camera_id, start_time'
-                                  WHEN 'events' THEN 'camera_id, event_time, id'
-                                  WHEN 'face_events' THEN 'camera_id, event_time, id'
-                                  WHEN 'audit_log' THEN 'seq'
-                              END);
-    IF parent OPERATOR(pg_catalog.=) 'face_events' THEN
-        EXECUTE pg_catalog.format('CREATE INDEX ON vms.%I (person_id)', part);
-    END IF;
-    IF parent OPERATOR(pg_catalog.=) 'audit_log' THEN
-        EXECUTE pg_catalog.format('CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON vms.%I '
-                                  'FOR EACH STATEMENT EXECUTE FUNCTION vms._append_only()', part);
-    END IF;
-    EXECUTE pg_catalog.format('COMMENT ON TABLE vms.%I IS %L', part,
-                              pg_catalog.format('Partition of vms.%s for [%s, %s)', parent, from_ts, to_ts));
-    RETURN true;
-END
-$$;
-CREATE OR REPLACE FUNCTION vms._ensure_day_partitions(day date)
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
-DECLARE
-    from_ts timestamptz := (day::text || ' 00:00:00+00')::timestamptz;
-    to_ts timestamptz := ((day + 1)::text || ' 00:00:00+00')::timestamptz;
-    suffix text := pg_catalog.to_char(day, 'YYYYMMDD');
-    n integer := 0;
-BEGIN
-    IF vms._ensure_partition('segments', from_ts, to_ts, suffix) THEN n := n + 1; END IF;
-    IF vms._ensure_partition('events', from_ts, to_ts, suffix) THEN n := n + 1; END IF;
-    IF vms._ensure_partition('face_events', from_ts, to_ts, suffix) THEN n := n + 1; END IF;
-    RETURN n;
-END
-$$;
+INSERT INTO vms.partitioned_tables (parent, period, key_columns, extra_indexes)
+VALUES ('face_events', 'day', 'camera_id, event_time, id', '{person_id}');
 
 -- The list a person belongs to, checked: the caller must hold the permission over it.
 CREATE FUNCTION vms._require_list(permission text, list_id integer)

@@ -614,13 +614,38 @@ COMMENT ON FUNCTION vms._touch_principal(text) IS 'Records a change of grants or
 ------------------------------------------------------------------------------
 -- Partitions
 ------------------------------------------------------------------------------
+-- The time-partitioned tables and how their partitions are made.  A later
+-- version adds a table with one row here.  Written only by install and
+-- upgrade scripts: the key and index texts go into DDL as they are.
+CREATE TABLE vms.partitioned_tables (
+    parent        text PRIMARY KEY,
+    period        text NOT NULL CHECK (period IN ('day', 'month')),
+    key_columns   text NOT NULL,
+    extra_indexes text[] NOT NULL DEFAULT '{}',
+    append_only   boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE vms.partitioned_tables IS
+    'Tables partitioned by time: period, per-partition primary key, extra indexes, append-only (set by the extension scripts)';
+ALTER TABLE vms.partitioned_tables ENABLE ROW LEVEL SECURITY;
+ALTER TABLE vms.partitioned_tables FORCE ROW LEVEL SECURITY;
+INSERT INTO vms.partitioned_tables (parent, period, key_columns, append_only) VALUES
+    ('segments', 'day', 'camera_id, start_time', false),
+    ('events', 'day', 'camera_id, event_time, id', false),
+    ('audit_log', 'month', 'seq', true);
+
 CREATE FUNCTION vms._ensure_partition(parent text, from_ts timestamptz, to_ts timestamptz, suffix text)
 RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 DECLARE
     part text := parent || '_p' || suffix;
+    t vms.partitioned_tables%ROWTYPE;
+    cols text;
 BEGIN
     IF pg_catalog.to_regclass(pg_catalog.format('vms.%I', part)) IS NOT NULL THEN
         RETURN false;
+    END IF;
+    SELECT * INTO t FROM vms.partitioned_tables p WHERE p.parent OPERATOR(pg_catalog.=) _ensure_partition.parent;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'vms.% is not a partitioned table of pg_vms', parent USING ERRCODE = 'undefined_table';
     END IF;
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_vms partitions'));
     IF pg_catalog.to_regclass(pg_catalog.format('vms.%I', part)) IS NOT NULL THEN
@@ -628,13 +653,13 @@ BEGIN
     END IF;
     EXECUTE pg_catalog.format('CREATE TABLE vms.%I PARTITION OF vms.%I FOR VALUES FROM (%L) TO (%L)',
                               part, parent, from_ts, to_ts);
-    EXECUTE pg_catalog.format('ALTER TABLE vms.%I ADD PRIMARY KEY (%s)', part,
-                              CASE parent
-                                  WHEN 'segments' THEN 'camera_id, start_time'
-                                  WHEN 'events' THEN 'camera_id, event_time, id'
-                                  WHEN 'audit_log' THEN 'seq'
-                              END);
-    IF parent OPERATOR(pg_catalog.=) 'audit_log' THEN
+    -- Keys on each partition, not on the parent (see the note at vms.segments).
+    EXECUTE pg_catalog.format('ALTER TABLE vms.%I ADD PRIMARY KEY (%s)', part, t.key_columns);
+    FOREACH cols IN ARRAY t.extra_indexes LOOP
+        EXECUTE pg_catalog.format('CREATE INDEX ON vms.%I (%s)', part, cols);
+    END LOOP;
+    -- Statement triggers are not cloned to partitions.
+    IF t.append_only THEN
         EXECUTE pg_catalog.format('CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON vms.%I '
                                   'FOR EACH STATEMENT EXECUTE FUNCTION vms._append_only()', part);
     END IF;
@@ -651,14 +676,19 @@ DECLARE
     from_ts timestamptz := (day::text || ' 00:00:00+00')::timestamptz;
     to_ts timestamptz := ((day + 1)::text || ' 00:00:00+00')::timestamptz;
     suffix text := pg_catalog.to_char(day, 'YYYYMMDD');
+    t text;
     n integer := 0;
 BEGIN
-    IF vms._ensure_partition('segments', from_ts, to_ts, suffix) THEN n := n + 1; END IF;
-    IF vms._ensure_partition('events', from_ts, to_ts, suffix) THEN n := n + 1; END IF;
+    FOR t IN SELECT p.parent FROM vms.partitioned_tables p
+              WHERE p.period OPERATOR(pg_catalog.=) 'day' ORDER BY p.parent LOOP
+        IF vms._ensure_partition(t, from_ts, to_ts, suffix) THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
     RETURN n;
 END
 $$;
-COMMENT ON FUNCTION vms._ensure_day_partitions(date) IS 'Creates the segments and events partitions of one UTC day';
+COMMENT ON FUNCTION vms._ensure_day_partitions(date) IS 'Creates the partitions of one UTC day for every daily partitioned table';
 
 CREATE FUNCTION vms._ensure_audit_partition(month date)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$

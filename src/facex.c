@@ -268,6 +268,18 @@ hit_desc(const void *a, const void *b)
 	return (x < y) - (x > y);
 }
 
+/*
+ * The next batch of a scan cursor.  The tuple table is kept in a local:
+ * nested SPI calls (a key lookup) replace the global SPI_tuptable.
+ */
+static uint64
+next_batch(Portal portal, SPITupleTable **tt)
+{
+	SPI_cursor_fetch(portal, true, 1000);
+	*tt = SPI_tuptable;
+	return SPI_processed;
+}
+
 /* Unwrap every live subject key of the lists into the cache (a cold search). */
 static void
 prefill_subject_keys(Datum lists)
@@ -307,11 +319,8 @@ prefill_subject_keys(Datum lists)
 	{
 		SPITupleTable *tt;
 		uint64		r,
-					nrows;
+					nrows = next_batch(portal, &tt);
 
-		SPI_cursor_fetch(portal, true, 1000);
-		tt = SPI_tuptable;
-		nrows = SPI_processed;
 		if (nrows == 0)
 			break;
 		for (r = 0; r < nrows; r++)
@@ -462,11 +471,8 @@ vms_face_scan(PG_FUNCTION_ARGS)
 		{
 			SPITupleTable *tt;
 			uint64		r,
-						nrows;
+						nrows = next_batch(portal, &tt);
 
-			SPI_cursor_fetch(portal, true, 1000);
-			tt = SPI_tuptable;
-			nrows = SPI_processed;
 			if (nrows == 0)
 				break;
 			for (r = 0; r < nrows; r++)
