@@ -1,4 +1,6 @@
 CREATE EXTENSION pg_vms CASCADE;
+-- No TOTP prompt for the scripted system manager here (docs/authentication.md).
+SELECT vms.set_second_factor_required('vms_system_manager', false);
 -- Bench data: 1,000 cameras in 10 groups; bench_user holds view_recorded
 -- (1 day back) and view_live on cameras 1-100; 1,000 segments of 6 s per
 -- camera over the last 100 minutes (1,000,000 rows).

@@ -1,5 +1,7 @@
 -- As the superuser: install pg_vms and make 'manager' a VMS system manager.
 CREATE EXTENSION pg_vms CASCADE;
+-- No TOTP prompt for the scripted system manager here (docs/authentication.md).
+SELECT vms.set_second_factor_required('vms_system_manager', false);
 SELECT vms.create_user('manager', 'Manager-demo-1', 'Site manager');
 SELECT vms.add_member('vms_system_manager', 'manager');
 SELECT vms.create_user('recorder1', 'Recorder-demo-1', 'Recording server 1');

@@ -10,6 +10,9 @@ PACKAGES=(
   libkrb5-dev libssl-dev libpq-dev
   # tools/ (later issues): FFmpeg 5.1, LDAP
   libavformat-dev libavcodec-dev libavutil-dev libavfilter-dev libswscale-dev libldap2-dev
+  # authentication (issue 4): cracklib and its dictionary, john's common-password
+  # list, an OpenLDAP server and client tools for the LDAP/LDAPS tests, openssl CLI
+  libcrack2-dev cracklib-runtime john-data slapd ldap-utils openssl
   # build and test plumbing
   make gcc pkg-config perl util-linux
 )

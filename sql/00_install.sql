@@ -1,6 +1,9 @@
 -- Installation: the extension's objects and the security rules every object follows.
 \set VERBOSITY terse
 CREATE EXTENSION pg_vms CASCADE;
+-- System managers need a TOTP code for administration by default (see
+-- 10_second_factor); the files before it test other things without it.
+SELECT vms.set_second_factor_required('vms_system_manager', false);
 
 -- Test helpers (public schema, superuser-owned, invoker rights).
 -- expect_error: run a statement; report SQLSTATE and message, or 'no error'.

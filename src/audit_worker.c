@@ -31,6 +31,8 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "utils/lsyscache.h"
+
 #include "pg_vms.h"
 #include "audit_queue.h"
 #include "audit_worker.h"
@@ -161,6 +163,8 @@ run_statement(const char *activity, const char *sql)
 static void
 worker_cycle(AuditQueueEntry *batch, TimestampTz *next_partition_run)
 {
+	static bool rules_published = false;
+	bool		publish_rules = false;
 	bool		installed;
 	int			stored = 0;
 	uint64		dropped = 0;
@@ -177,6 +181,9 @@ worker_cycle(AuditQueueEntry *batch, TimestampTz *next_partition_run)
 	{
 		pgstat_report_activity(STATE_RUNNING, "pg_vms: storing queued audit entries");
 		stored = store_queued_entries(batch, &dropped);
+		/* Once per start: the login check gets the table's rules (after a restore, say). */
+		publish_rules = !rules_published &&
+			OidIsValid(get_relname_relid("client_address_rules", vms_schema_oid(false)));
 	}
 	SPI_finish();
 	PopActiveSnapshot();
@@ -189,6 +196,13 @@ worker_cycle(AuditQueueEntry *batch, TimestampTz *next_partition_run)
 	{
 		pgstat_report_activity(STATE_IDLE, NULL);
 		return;
+	}
+
+	if (publish_rules)
+	{
+		run_statement("pg_vms: publishing client address rules",
+					  "SELECT vms._client_address_publish()");
+		rules_published = true;
 	}
 
 	/* Sealing in its own transaction: a failure here never holds up storing. */

@@ -15,6 +15,12 @@
  *	  on pg_authid and pg_auth_members).  Backends process invalidations when
  *	  a statement starts, so another session's change applies to the next
  *	  statement.
+ *
+ *	  Second factor: a role with the privileges of a role listed in
+ *	  vms.second_factor_roles (vms_system_manager by default) has its
+ *	  administrative permissions (vms.permissions.administrative) and its
+ *	  system-manager standing suspended until it verifies a TOTP code in the
+ *	  session (totp.c).  Its other permissions work as usual.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -41,6 +47,7 @@
 #include "pg_vms.h"
 #include "authorize.h"
 #include "invoker.h"
+#include "totp.h"
 
 #define MAX_PERMISSIONS 64
 
@@ -80,6 +87,7 @@ typedef struct PrincipalCache
 {
 	Oid			roleid;			/* hash key */
 	bool		allow_all;		/* superuser or vms_system_manager member */
+	bool		needs_second_factor;	/* member of a vms.second_factor_roles role */
 	HTAB	   *by_camera;		/* CameraPermKey -> CameraPermEntry */
 	LimitList	all_scope[MAX_PERMISSIONS];
 	List	   *cameras[MAX_PERMISSIONS];	/* CameraPermEntry * per permission */
@@ -93,6 +101,8 @@ static uint64 authz_generation = 0;
 static Oid	authz_watched_relid = InvalidOid;	/* vms.grants */
 static int	n_permissions = 0;
 static char *permission_names[MAX_PERMISSIONS];
+static bool administrative[MAX_PERMISSIONS];
+static List *second_factor_roles = NIL;	/* role OIDs */
 static int32 *all_cameras = NULL;
 static int	n_all_cameras = 0;
 static HTAB *principals = NULL;
@@ -235,6 +245,8 @@ authz_load_global(void)
 	last_principal = NULL;
 	n_permissions = 0;
 	memset(permission_names, 0, sizeof(permission_names));
+	memset(administrative, 0, sizeof(administrative));
+	second_factor_roles = NIL;
 	all_cameras = NULL;
 	n_all_cameras = 0;
 
@@ -245,7 +257,9 @@ authz_load_global(void)
 	authz_watched_relid = get_relname_relid("grants", vms_schema_oid(false));
 
 	enter_owner_context(&oc);
-	if (SPI_execute("SELECT id, name FROM vms.permissions ORDER BY id", true, 0) != SPI_OK_SELECT)
+	/* to_jsonb: the column is new in 1.2 and the library may meet a 1.1 schema. */
+	if (SPI_execute("SELECT id, name, COALESCE((pg_catalog.to_jsonb(p) OPERATOR(pg_catalog.->>) 'administrative')::pg_catalog.bool, false) "
+					"FROM vms.permissions p ORDER BY id", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read vms.permissions");
 	old = MemoryContextSwitchTo(authz_context);
 	for (i = 0; i < SPI_processed && i < MAX_PERMISSIONS; i++)
@@ -258,9 +272,29 @@ authz_load_global(void)
 		if (id < 0 || id >= MAX_PERMISSIONS)
 			elog(ERROR, "permission id %d out of range", id);
 		permission_names[id] = pstrdup(name);
+		administrative[id] = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 3, &isnull));
 		n_permissions = Max(n_permissions, id + 1);
 	}
 	MemoryContextSwitchTo(old);
+
+	if (OidIsValid(get_relname_relid("second_factor_roles", vms_schema_oid(false))))
+	{
+		if (SPI_execute("SELECT r.oid FROM vms.second_factor_roles s "
+						"JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) s.role",
+						true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read vms.second_factor_roles");
+		old = MemoryContextSwitchTo(authz_context);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+
+			second_factor_roles = lappend_oid(second_factor_roles,
+											  DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																			 SPI_tuptable->tupdesc, 1, &isnull)));
+		}
+		MemoryContextSwitchTo(old);
+	}
 
 	leave_owner_context(&oc);
 }
@@ -320,6 +354,14 @@ authz_load_principal(Oid roleid)
 	manager = get_role_oid("vms_system_manager", true);
 	pc->allow_all = superuser_arg(roleid) ||
 		(OidIsValid(manager) && has_privs_of_role(roleid, manager));
+	if (!superuser_arg(roleid))
+	{
+		ListCell   *lc;
+
+		foreach(lc, second_factor_roles)
+			if (has_privs_of_role(roleid, lfirst_oid(lc)))
+				pc->needs_second_factor = true;
+	}
 	{
 		HASHCTL		ctl;
 
@@ -457,6 +499,14 @@ authz_principal(Oid roleid)
 	return last_principal;
 }
 
+/* Administrative permission of a role still waiting for its second factor? */
+static inline bool
+suspended(PrincipalCache *pc, int perm)
+{
+	return unlikely(pc->needs_second_factor) && administrative[perm] &&
+		!totp_session_elevated(pc->roleid);
+}
+
 static int
 permission_id(const char *name, int len)
 {
@@ -518,6 +568,8 @@ decide(PrincipalCache *pc, int perm, int32 camera, TimestampTz at)
 	CameraPermKey key;
 	CameraPermEntry *entry;
 
+	if (suspended(pc, perm))
+		return false;
 	if (pc->allow_all)
 		return true;
 	now = GetCurrentStatementStartTimestamp();
@@ -624,6 +676,8 @@ holds_anywhere(PrincipalCache *pc, int perm)
 	TimestampTz now = GetCurrentStatementStartTimestamp();
 	ListCell   *lc;
 
+	if (suspended(pc, perm))
+		return false;
 	if (pc->allow_all || limits_allow(&pc->all_scope[perm], now, 0, false))
 		return true;
 	foreach(lc, pc->cameras[perm])
@@ -642,6 +696,8 @@ vms_holds_permission(PG_FUNCTION_ARGS)
 	int			perm = permission_arg(fcinfo, 0);
 	PrincipalCache *pc = authz_principal(GetUserId());
 
+	if (suspended(pc, perm))
+		PG_RETURN_BOOL(false);
 	if (PG_GETARG_BOOL(1))
 		PG_RETURN_BOOL(pc->allow_all ||
 					   limits_allow(&pc->all_scope[perm],
@@ -667,7 +723,8 @@ vms_visible_cameras(PG_FUNCTION_ARGS)
 
 	pc = authz_principal(GetUserId());
 	for (perm = 0; perm < n_permissions; perm++)
-		if (pc->allow_all || limits_allow(&pc->all_scope[perm], now, 0, false))
+		if (!suspended(pc, perm) &&
+			(pc->allow_all || limits_allow(&pc->all_scope[perm], now, 0, false)))
 		{
 			authz_load_all_cameras();
 			elems = palloc(sizeof(Datum) * Max(n_all_cameras, 1));
@@ -682,6 +739,8 @@ vms_visible_cameras(PG_FUNCTION_ARGS)
 	{
 		ListCell   *lc;
 
+		if (suspended(pc, perm))
+			continue;
 		foreach(lc, pc->cameras[perm])
 		{
 			CameraPermEntry *entry = lfirst(lc);
@@ -707,6 +766,8 @@ vms_invoker_holds_permission(PG_FUNCTION_ARGS)
 	bool		need_all = PG_GETARG_BOOL(1);
 	PrincipalCache *pc = authz_principal(invoker_current());
 
+	if (suspended(pc, perm))
+		PG_RETURN_BOOL(false);
 	if (need_all)
 		PG_RETURN_BOOL(pc->allow_all ||
 					   limits_allow(&pc->all_scope[perm],
@@ -720,6 +781,8 @@ holds_on_group(PrincipalCache *pc, int perm, bool group_null, int32 group_id)
 	TimestampTz now = GetCurrentStatementStartTimestamp();
 	ListCell   *lc;
 
+	if (suspended(pc, perm))
+		return false;
 	if (pc->allow_all || limits_allow(&pc->all_scope[perm], now, 0, false))
 		return true;
 	if (group_null)
@@ -766,15 +829,38 @@ vms_invoker_holds_on_group(PG_FUNCTION_ARGS)
 								  PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1)));
 }
 
-/* vms._is_system_manager(role regrole): superuser or member of vms_system_manager */
+/*
+ * vms._is_system_manager(role regrole): superuser, or member of
+ * vms_system_manager that has no second factor pending.
+ */
 Datum
 vms_is_system_manager(PG_FUNCTION_ARGS)
 {
 	Oid			role = PG_GETARG_OID(0);
 	Oid			manager = get_role_oid("vms_system_manager", true);
+	PrincipalCache *pc;
 
-	PG_RETURN_BOOL(superuser_arg(role) ||
-				   (OidIsValid(manager) && has_privs_of_role(role, manager)));
+	if (superuser_arg(role))
+		PG_RETURN_BOOL(true);
+	if (!OidIsValid(manager) || !has_privs_of_role(role, manager))
+		PG_RETURN_BOOL(false);
+	pc = authz_principal(role);
+	PG_RETURN_BOOL(!pc->needs_second_factor || totp_session_elevated(role));
+}
+
+PG_FUNCTION_INFO_V1(vms_second_factor_pending);
+
+/*
+ * vms._second_factor_pending(role regrole): must the role verify a second
+ * factor before its administrative permissions work?
+ */
+Datum
+vms_second_factor_pending(PG_FUNCTION_ARGS)
+{
+	Oid			role = PG_GETARG_OID(0);
+	PrincipalCache *pc = authz_principal(role);
+
+	PG_RETURN_BOOL(pc->needs_second_factor && !totp_session_elevated(role));
 }
 
 /* Benchmark baseline: the signature of vms.authorize and no work at all. */

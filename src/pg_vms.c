@@ -20,11 +20,15 @@
 #include "audit_chain.h"
 #include "audit_queue.h"
 #include "audit_worker.h"
+#include "auth_guard.h"
 #include "authorize.h"
+#include "client_address.h"
 #include "facex.h"
 #include "invoker.h"
 #include "keys.h"
 #include "log_filter.h"
+#include "password_policy.h"
+#include "totp.h"
 
 PG_MODULE_MAGIC;
 
@@ -46,6 +50,8 @@ vms_shmem_request(void)
 		prev_shmem_request_hook();
 	audit_queue_shmem_request();
 	keys_shmem_request();
+	auth_guard_shmem_request();
+	client_address_shmem_request();
 }
 
 static void
@@ -55,6 +61,8 @@ vms_shmem_startup(void)
 		prev_shmem_startup_hook();
 	audit_queue_shmem_startup();
 	keys_shmem_startup();
+	auth_guard_shmem_startup();
+	client_address_shmem_startup();
 }
 
 void
@@ -118,6 +126,11 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	password_policy_define_settings();
+	auth_guard_define_settings();
+	client_address_define_settings();
+	totp_define_settings();
+
 	MarkGUCPrefixReserved("vms");
 
 	prev_shmem_request_hook = shmem_request_hook;
@@ -127,6 +140,10 @@ _PG_init(void)
 
 	invoker_install_hooks();
 	log_filter_install_hook();
+	password_policy_install_hook();
+	auth_guard_install_hook();
+	client_address_install_callbacks();
+	totp_install_callbacks();
 	authorize_install_callbacks();
 	audit_chain_install_callbacks();
 	facex_install_callbacks();

@@ -6,6 +6,10 @@
 #                logins, restarts, crashes or a second cluster
 # Servers run as the unprivileged 'postgres' user (initdb refuses root), in a
 # scratch directory that user owns.  Exit status is non-zero on any failure.
+# While developing, run a subset:
+#   PGVMS_REGRESS="08_password_policy" PGVMS_TAP="" bash test/run-all.sh
+#   PGVMS_REGRESS="" PGVMS_TAP="007_lockout.pl" bash test/run-all.sh
+# (unset = all; empty = none).  PGVMS_KEEP=1 keeps the scratch directory.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,9 +21,14 @@ PERL_LIB=$PGXS_DIR/src/test/perl
 cd "$top"
 make -s >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 make -s install >/dev/null || { echo "install failed"; echo "0 passed, 1 failed"; exit 1; }
+if [ -f tools/Makefile ]; then
+  make -s -C tools >/dev/null || { echo "tools build failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
 
 work=$(mktemp -d /tmp/pg_vms_test.XXXXXX)
 cp -r "$top/sql" "$top/expected" "$top/test" "$work/"
+# Built tools (tools/bin) are copied where the unprivileged test user can run them.
+if [ -d "$top/tools/bin" ]; then cp -r "$top/tools/bin" "$work/tools"; fi
 mkdir -p "$work/regress" "$work/keys"
 # Master keys for the pg_regress instance: versions 1-3, mode 0600.
 for v in 1 2 3; do
@@ -40,6 +49,12 @@ failed=0
 
 # --- pg_regress -------------------------------------------------------------
 tests=$(ls "$top"/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort)
+if [ -n "${PGVMS_REGRESS+x}" ]; then
+  # 00_install creates the extension and the helpers every other file uses.
+  tests=$(for t in 00_install $PGVMS_REGRESS; do echo "$t"; done | awk '!seen[$0]++')
+  [ -z "$PGVMS_REGRESS" ] && tests=""
+fi
+if [ -n "$tests" ]; then
 echo "== pg_regress: $(echo $tests | wc -w) tests"
 run_as env -C "$work" "$PG_REGRESS" \
   --temp-instance="$work/tmp_regress" \
@@ -57,15 +72,18 @@ if [ -s "$work/regress/regression.diffs" ]; then
   cat "$work/regress/regression.diffs"
   cp "$work/regress/regression.diffs" "$top/regression.diffs" 2>/dev/null || true
 fi
+fi
 
 # --- TAP --------------------------------------------------------------------
 echo "== TAP: $(ls "$top"/test/t/*.pl 2>/dev/null | wc -l) files"
 for t in "$work"/test/t/*.pl; do
   [ -e "$t" ] || continue
   name=$(basename "$t")
+  if [ -n "${PGVMS_TAP+x}" ] && ! [[ " $PGVMS_TAP " == *" $name "* ]]; then continue; fi
   log="$work/tap_$name.log"
   run_as env -C "$work/test" PATH="$PGBIN:$PATH" PG_REGRESS="$PG_REGRESS" \
     TESTDIR="$work/test" PGVMS_TOP="$top" PGVMS_WORK="$work" PGVMS_BIN="$work/bin" \
+    PGVMS_TOOLS="$work/tools" \
     prove -I "$PERL_LIB" -I "$work/test/lib" --merge -v "t/$name" >"$log" 2>&1
   status=$?
   ok=$(grep -cE '^\s*ok [0-9]+' "$log")

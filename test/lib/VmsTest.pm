@@ -53,6 +53,10 @@ CONF
 	{
 		$node->safe_psql('postgres', 'CREATE DATABASE vms');
 		$node->safe_psql('vms', 'CREATE EXTENSION pg_vms CASCADE');
+		# System managers need a TOTP code for administration by default;
+		# tests of other features switch that off unless they ask for it.
+		$node->safe_psql('vms', "SELECT vms.set_second_factor_required('vms_system_manager', false)")
+		  unless $opt{second_factor};
 	}
 	return $node;
 }
