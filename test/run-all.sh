@@ -35,10 +35,13 @@ for v in 1 2 3; do
   head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/keys/master-$v.key"
 done
 chmod 0600 "$work"/keys/*.key
-# A libpq client that sends bind parameters (test/tools/pq_exec.c).
+# Test clients (test/tools/*.c): bind parameters (pq_exec), login storms (login_storm).
 mkdir -p "$work/bin"
-cc -O1 -o "$work/bin/pq_exec" "$top/test/tools/pq_exec.c" -I"$($PGBIN/pg_config --includedir)" -lpq \
-  || { echo "could not build test/tools/pq_exec.c"; echo "0 passed, 1 failed"; exit 1; }
+for tool in "$top"/test/tools/*.c; do
+  name=$(basename "$tool" .c)
+  cc -O1 -Wall -o "$work/bin/$name" "$tool" -I"$($PGBIN/pg_config --includedir)" -lpq \
+    || { echo "could not build test/tools/$name.c"; echo "0 passed, 1 failed"; exit 1; }
+done
 cat "$top/test/regress.conf" >"$work/regress.conf"
 echo "vms.key_file = '$work/keys/master-%v.key'" >>"$work/regress.conf"
 run_as() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
