@@ -15,7 +15,7 @@ SELECT vms.add_member('bench_viewers', 'bench_user');
 SELECT vms.create_role('bench_grants');
 SELECT vms.create_user('bench_manager', 'Bench-manager-1');
 SELECT vms.add_member('vms_system_manager', 'bench_manager');
-SELECT vms.create_user('bench_rec', 'Bench-rec-1');
+SELECT vms.create_user('bench_rec', 'Bench-rec-1-Zephyr');
 SELECT vms.add_member('vms_recorder', 'bench_rec');
 
 -- The index is filled directly by the owner: this measures reading, not registration.

@@ -13,8 +13,8 @@ SELECT vms.grant_permission('lobby_guards', 'view_recorded', camera_group => 'lo
 SELECT vms.create_role('vault_watch', 'Vault corridor watch');
 SELECT vms.grant_permission('vault_watch', 'view_live', camera_id => (SELECT id FROM vms.cameras WHERE name = 'vault'));
 
-SELECT vms.create_user('alice', 'Alice-demo-1');
-SELECT vms.create_user('bob', 'Bob-demo-1');
+SELECT vms.create_user('alice', 'Falcon-Creek-74');
+SELECT vms.create_user('bob', 'Plover-Dune-75');
 SELECT vms.add_member('lobby_guards', 'alice');
 SELECT vms.add_member('vault_watch', 'bob');
 

@@ -54,30 +54,30 @@ say "The superuser installs the extension and names a system manager (not a supe
 psql_su -d vms -e < demo/01_install.sql
 
 say "The system manager sets up cameras, a camera group, a role and two users"
-psql_as manager 'Manager-demo-1' -e -f demo/02_setup.sql
+psql_as manager 'Kestrel-Lake-71' -e -f demo/02_setup.sql
 
 say "The recording server registers segments (one 1 hour old, one 6 hours old, per camera)"
-psql_as recorder1 'Recorder-demo-1' -e -f demo/03_record.sql
+psql_as recorder1 'Heron-Field-72' -e -f demo/03_record.sql
 
 say "The manager stores the entrance camera's login: encrypted, readable only by its recorder"
-psql_as manager 'Manager-demo-1' -e -f demo/03b_credentials.sql
+psql_as manager 'Kestrel-Lake-71' -e -f demo/03b_credentials.sql
 psql_su -d vms -e < demo/03c_ciphertext.sql
-psql_as recorder1 'Recorder-demo-1' -e -c "SELECT * FROM vms.camera_credential(1);"
+psql_as recorder1 'Heron-Field-72' -e -c "SELECT * FROM vms.camera_credential(1);"
 
 say "alice (lobby guard: live + 4 hours back, lobby cameras only) reads the tables"
-psql_as alice 'Alice-demo-1' -e -f demo/04_as_user.sql
+psql_as alice 'Falcon-Creek-74' -e -f demo/04_as_user.sql
 say "bob (vault watcher: live view of the vault camera only) reads the same tables"
-psql_as bob 'Bob-demo-1' -e -f demo/04_as_user.sql
+psql_as bob 'Plover-Dune-75' -e -f demo/04_as_user.sql
 
 say "bob tries to give himself more; pg_vms refuses and audits the attempt"
-psql_as bob 'Bob-demo-1' -e -f demo/05_attempt.sql || true
+psql_as bob 'Plover-Dune-75' -e -f demo/05_attempt.sql || true
 
 say "The auditor reads the audit log and verifies its hash chain"
 # The worker seals entries within vms.audit_flush_interval; wait for it.
 psql_su -d vms -q -At -c "DO \$\$ BEGIN FOR i IN 1..300 LOOP
     EXIT WHEN vms.audit_queue_length() = 0 AND NOT EXISTS (SELECT 1 FROM vms.audit_pending);
     PERFORM pg_sleep(0.1); END LOOP; END \$\$"
-psql_as auditor 'Auditor-demo-1' -e -f demo/06_audit.sql
+psql_as auditor 'Osprey-Ridge-73' -e -f demo/06_audit.sql
 
 say "A superuser tampers with one audit entry; verification names it"
 psql_su -d vms -e < demo/07_tamper.sql
@@ -85,7 +85,7 @@ psql_su -d vms -e < demo/07_tamper.sql
 if [ -n "${DEMO_KEEP:-}" ]; then
   say "The cluster keeps running"
   echo "  psql \"host=$dir port=$port dbname=vms user=postgres\"        (superuser)"
-  echo "  psql \"host=127.0.0.1 port=$port dbname=vms user=alice\"      (password Alice-demo-1)"
+  echo "  psql \"host=127.0.0.1 port=$port dbname=vms user=alice\"      (password Falcon-Creek-74)"
   echo "  stop it with: bash scripts/pgcluster.sh stop $dir"
 else
   say "Done; stopping the cluster (DEMO_KEEP=1 keeps it running)"

@@ -5,7 +5,7 @@
 SELECT vms.create_partitions() >= 0 AS partitions_ready;
 
 -- A system manager that is not a superuser.
-SELECT vms.create_user('regress_manager', 'Manager-pw-1', 'site manager');
+SELECT vms.create_user('regress_manager', 'Manager-pw-1-Zephyr', 'site manager');
 SELECT vms.add_member('vms_system_manager', 'regress_manager');
 SELECT rolsuper, rolcreaterole, rolcanlogin FROM pg_roles WHERE rolname = 'regress_manager';
 
@@ -22,11 +22,11 @@ SELECT vms.grant_permission('regress_guards', 'view_recorded', camera_group => '
                             recorded_window => '4 hours') > 0 AS granted;
 SELECT vms.create_role('regress_vault_watch');
 SELECT vms.grant_permission('regress_vault_watch', 'view_live', camera_id => :cam4) > 0 AS granted;
-SELECT vms.create_user('regress_alice', 'Alice-pw-1');
-SELECT vms.create_user('regress_bob', 'Bob-pw-1');
+SELECT vms.create_user('regress_alice', 'Alice-pw-1-Zephyr');
+SELECT vms.create_user('regress_bob', 'Bob-pw-1-Zephyr');
 SELECT vms.add_member('regress_guards', 'regress_alice');
 SELECT vms.add_member('regress_vault_watch', 'regress_bob');
-SELECT vms.create_user('regress_rec', 'Recorder-pw-1');
+SELECT vms.create_user('regress_rec', 'Recorder-pw-1-Zephyr');
 SELECT vms.add_member('vms_recorder', 'regress_rec');
 SELECT vms.assign_recorder(id, 'regress_rec') FROM vms.cameras ORDER BY id;
 RESET ROLE;
@@ -87,7 +87,7 @@ SELECT expect_error('SELECT vms.authorize(''fly_drone'', 1)');
 
 -- New roles and users have nothing.
 SELECT vms.create_role('regress_empty');
-SELECT vms.create_user('regress_nobody', 'Nobody-pw-1');
+SELECT vms.create_user('regress_nobody', 'Nobody-pw-1-Zephyr');
 SELECT vms.add_member('regress_empty', 'regress_nobody');
 SET ROLE regress_nobody;
 SELECT count(*) AS cameras_visible FROM vms.cameras;
@@ -113,7 +113,7 @@ SELECT vms.grant_permission('regress_lobby_admins', p, camera_group => 'lobby') 
   FROM unnest(ARRAY['manage_roles', 'manage_users', 'view_live']) AS p;
 SELECT vms.grant_permission('regress_lobby_admins', 'view_recorded', camera_group => 'lobby',
                             recorded_window => '1 day') > 0 AS granted;
-SELECT vms.create_user('regress_carol', 'Carol-pw-1');
+SELECT vms.create_user('regress_carol', 'Carol-pw-1-Zephyr');
 SELECT vms.add_member('regress_lobby_admins', 'regress_carol');
 SELECT id AS vault_grant FROM vms.grants WHERE role = 'regress_vault_watch' AND permission = 'view_live' \gset
 SET ROLE regress_carol;
@@ -198,7 +198,7 @@ SELECT count(*) AS spare_group_rows_left FROM vms.camera_group_members WHERE cam
 SELECT count(*) AS vault_segments_kept FROM vms.segments WHERE camera_id = :cam4;
 
 -- Mixed-case and quoted names work end to end (no case folding, no quoting).
-SELECT vms.create_user('Regress Dora', 'Dora-pw-1');
+SELECT vms.create_user('Regress Dora', 'Dora-pw-1-Zephyr');
 SELECT vms.add_member('regress_guards', 'Regress Dora');
 SET ROLE "Regress Dora";
 SELECT name FROM vms.cameras ORDER BY name;

@@ -15,7 +15,7 @@ SELECT action, outcome, camera_id IS NOT NULL AS has_camera
 SELECT count(*) AS entries_with_address FROM vms.audit_log WHERE client_addr IS NOT NULL;
 
 -- Reading the log needs view_audit: vms_auditor has it with scope all.
-SELECT vms.create_user('regress_auditor', 'Auditor-pw-1');
+SELECT vms.create_user('regress_auditor', 'Auditor-pw-1-Zephyr');
 SELECT vms.add_member('vms_auditor', 'regress_auditor');
 SET ROLE regress_auditor;
 SELECT count(*) > 0 AS auditor_reads_log FROM vms.audit_log;
@@ -28,7 +28,7 @@ RESET ROLE;
 -- view_audit on one camera shows that camera's entries only.
 SELECT vms.create_role('regress_cam_auditors');
 SELECT vms.grant_permission('regress_cam_auditors', 'view_audit', camera_id => 1) > 0 AS granted;
-SELECT vms.create_user('regress_cam_auditor', 'CamAuditor-pw-1');
+SELECT vms.create_user('regress_cam_auditor', 'CamAuditor-pw-1-Zephyr');
 SELECT vms.add_member('regress_cam_auditors', 'regress_cam_auditor');
 SET ROLE regress_cam_auditor;
 SELECT array_agg(DISTINCT camera_id) AS cameras_seen FROM vms.audit_log;

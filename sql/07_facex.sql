@@ -12,7 +12,7 @@ SELECT vms.create_watch_list('yard_banned', 4, 'yard') AS yard_list \gset
 SELECT vms.create_role('regress_face_analysts');
 SELECT vms.grant_permission('regress_face_analysts', p, camera_group => 'lobby') > 0 AS granted
   FROM unnest(ARRAY['facex_view', 'facex_search', 'facex_manage']) AS p;
-SELECT vms.create_user('regress_fiona', 'Fiona-pw-1');
+SELECT vms.create_user('regress_fiona', 'Fiona-pw-1-Zephyr');
 SELECT vms.add_member('regress_face_analysts', 'regress_fiona');
 SELECT vms.add_person('yard_banned', 'Yard Person', '{0.9,0.1,0.1,0.1}') AS yard_person \gset
 RESET ROLE;

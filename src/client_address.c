@@ -219,7 +219,7 @@ stage_rules(void)
 	if (SPI_execute("SELECT r.oid, r.rolname::text, c.network "
 					"FROM vms.client_address_rules c "
 					"JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) c.role",
-					true, 0) != SPI_OK_SELECT)
+					false /* a fresh snapshot: an AFTER trigger must see its statement's rows */, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read vms.client_address_rules");
 	if (SPI_processed > (uint64) client_address_max_rules)
 		ereport(ERROR,

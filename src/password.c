@@ -1,10 +1,13 @@
 /*-------------------------------------------------------------------------
  * password.c
- *	  Turning a new user's password into a SCRAM-SHA-256 verifier inside
- *	  the server, so that the plaintext never appears in an SQL statement
- *	  that pg_vms builds (statement text shows up in error context lines and
- *	  in the log).  The password policy (check_password_hook) still sees the
- *	  plaintext, as CREATE ROLE would give it.
+ *	  Turning a new password into a SCRAM-SHA-256 verifier inside the
+ *	  server, so that the plaintext never appears in an SQL statement that
+ *	  pg_vms builds (statement text shows up in error context lines and in
+ *	  the log).  The password policy (check_password_hook) still sees the
+ *	  plaintext, as CREATE ROLE would give it; the CREATE/ALTER ROLE that
+ *	  follows carries the verifier, which the hook accepts exactly once
+ *	  (password_policy.c).  Also: checking a role's current password for
+ *	  vms.change_password().
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -14,7 +17,12 @@
 #include "libpq/crypt.h"
 #include "utils/builtins.h"
 
+#include "audit.h"
+#include "auth_guard.h"
+#include "password_policy.h"
+
 PG_FUNCTION_INFO_V1(vms_password_verifier);
+PG_FUNCTION_INFO_V1(vms_password_matches);
 
 /* vms._password_verifier(username text, password text) returns text */
 Datum
@@ -29,10 +37,39 @@ vms_password_verifier(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("password must be given in plain text"),
 				 errhint("pg_vms hashes it with SCRAM-SHA-256 itself, after the password policy has checked it.")));
-	if (check_password_hook)
-		(*check_password_hook) (username, password, PASSWORD_TYPE_PLAINTEXT,
-								(Datum) 0, true);
+	password_policy_check_plaintext(username, password);
 	verifier = encrypt_password(PASSWORD_TYPE_SCRAM_SHA_256, username, password);
-	memset(password, 0, strlen(password));
+	explicit_bzero(password, strlen(password));
+	password_policy_expect_verifier(username, verifier);
 	PG_RETURN_TEXT_P(cstring_to_text(verifier));
+}
+
+/*
+ * vms._password_matches(username text, password text) returns boolean:
+ * is this the role's current password?  False alike for a wrong password,
+ * no password, an expired one, an unknown role, or a role locked out by the
+ * login lockout; a wrong guess counts against the lockout as a failed login.
+ */
+Datum
+vms_password_matches(PG_FUNCTION_ARGS)
+{
+	char	   *username = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *password = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char		address[AUDIT_ADDR_LEN];
+	const char *logdetail = NULL;
+	char	   *secret;
+	bool		ok = false;
+
+	password_policy_check_size(password);
+	audit_client_addr(address, sizeof(address));
+	if (!lockout_is_locked(username, address))
+	{
+		secret = get_role_password(username, &logdetail);
+		if (secret != NULL)
+			ok = plain_crypt_verify(username, secret, password, &logdetail) == STATUS_OK;
+		if (!ok)
+			lockout_note_failure(username, address, "change_password");
+	}
+	explicit_bzero(password, strlen(password));
+	PG_RETURN_BOOL(ok);
 }

@@ -89,8 +89,8 @@ SELECT vms.add_camera('gate', camera_group => 'yard');
 SELECT vms.create_role('regress_guards');
 SELECT vms.grant_permission('regress_guards', 'view_live', camera_group => 'lobby');
 SELECT vms.grant_permission('regress_guards', 'view_recorded', camera_group => 'lobby', recorded_window => '4 hours');
-SELECT vms.create_user('regress_alice', 'Alice-pw-1');
-SELECT vms.create_user('regress_bob', 'Bob-pw-1');
+SELECT vms.create_user('regress_alice', 'Alice-pw-1-Zephyr');
+SELECT vms.create_user('regress_bob', 'Bob-pw-1-Zephyr');
 SELECT vms.add_member('regress_guards', 'regress_alice');
 SQL
 }

@@ -11,8 +11,8 @@ use VmsTest;
 my $node = vms_node('logins');
 vms_scenario($node);
 
-my $alice = tcp_connstr($node, 'regress_alice', 'Alice-pw-1');
-my $bob = tcp_connstr($node, 'regress_bob', 'Bob-pw-1');
+my $alice = tcp_connstr($node, 'regress_alice', 'Alice-pw-1-Zephyr');
+my $bob = tcp_connstr($node, 'regress_bob', 'Bob-pw-1-Zephyr');
 
 $node->connect_ok($alice, 'alice logs in with her password (SCRAM over TCP)');
 $node->connect_fails(tcp_connstr($node, 'regress_alice', 'wrong-password'),

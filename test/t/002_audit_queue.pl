@@ -10,7 +10,7 @@ use VmsTest;
 
 my $node = vms_node('queue', conf => "restart_after_crash = on\n");
 vms_scenario($node);
-my $alice = tcp_connstr($node, 'regress_alice', 'Alice-pw-1');
+my $alice = tcp_connstr($node, 'regress_alice', 'Alice-pw-1-Zephyr');
 
 # Keep the worker away from the queue: point it at a database that does
 # not exist (it retries every few seconds and never drains).

@@ -15,7 +15,7 @@ sub setup_camera
 	my ($node) = @_;
 	$node->safe_psql('vms', <<'SQL');
 SELECT vms.add_camera('entrance');
-SELECT vms.create_user('regress_rec', 'Recorder-pw-1');
+SELECT vms.create_user('regress_rec', 'Recorder-pw-1-Zephyr');
 SELECT vms.add_member('vms_recorder', 'regress_rec');
 SELECT vms.assign_recorder(1, 'regress_rec');
 SQL
@@ -61,7 +61,7 @@ $node->append_conf('postgresql.conf', "vms.key_command = 'cat $keydir/k%v'\n");
 $node->restart;
 setup_camera($node);
 $node->safe_psql('vms', "SELECT vms.set_camera_credential(1, 'admin', 'Rotate-Secret-1')");
-my $rec = tcp_connstr($node, 'regress_rec', 'Recorder-pw-1');
+my $rec = tcp_connstr($node, 'regress_rec', 'Recorder-pw-1-Zephyr');
 is($node->safe_psql('vms', 'SELECT master_key_version FROM vms.key_status()'), '1', 'key version 1 from vms.key_command');
 
 # Readers: pgbench as the recorder, reading the credential for 6 seconds,
@@ -157,7 +157,7 @@ system($pq_exec, "host=" . $sec->host . " port=" . $sec->port . " dbname=vms",
 # A literal in the statement, and a failing call, too.
 $sec->safe_psql('vms', "SELECT vms.set_camera_credential(1, 'admin', '$canary')");
 $sec->psql('vms', "SELECT vms.set_camera_credential(999, 'admin', '$canary')");
-my $got = `$pq_exec '@{[tcp_connstr($sec, 'regress_rec', 'Recorder-pw-1')]}' 'SELECT password FROM vms.camera_credential(\$1)' 1`;
+my $got = `$pq_exec '@{[tcp_connstr($sec, 'regress_rec', 'Recorder-pw-1-Zephyr')]}' 'SELECT password FROM vms.camera_credential(\$1)' 1`;
 chomp $got;
 is($got, $canary, 'the recorder reads the password back');
 
