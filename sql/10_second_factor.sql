@@ -32,7 +32,7 @@ SELECT vms.add_member('vms_system_manager', 'regress_sm2');
 SELECT vms.create_user('regress_op', NULL, 'operator');
 SELECT vms.add_camera('totp-cam') AS cam \gset
 SELECT vms.create_role('regress_viewers');
-SELECT vms.grant_permission('regress_viewers', 'view_live', :cam);
+SELECT vms.grant_permission('regress_viewers', 'view_live', :cam) > 0 AS granted;
 SELECT vms.add_member('regress_viewers', 'regress_op');
 
 -- Not elevated: administration is refused (with a hint), viewing is not.
@@ -118,16 +118,16 @@ SELECT public.expect_error($$ SELECT vms.unlock_login('regress_sm') $$);
 -- Operators' own permissions are untouched by the second-factor rule.
 SELECT vms.authorize('view_live', :cam) AS op_may_view;
 RESET ROLE;
-SELECT public.expect_error($$ SELECT vms.totp_reset('regress_nobody') $$);
+SELECT public.expect_error($$ SELECT vms.totp_reset('regress_no_such_user') $$);
 SELECT public.expect_error($$ SELECT vms.totp_reset(repeat('x', 100)) $$);
 SELECT vms.totp_reset('regress_sm2');
 SELECT count(*) AS sm2_rows FROM vms.totp_secrets WHERE role_name = 'regress_sm2';
 SELECT public.expect_error($$ SELECT vms.totp_reset('regress_sm2') $$);
 SELECT public.expect_error($$ SELECT vms.unlock_login(NULL, NULL) $$);
-SELECT public.expect_error($$ SELECT vms.set_second_factor_required('regress_nobody', true) $$);
+SELECT public.expect_error($$ SELECT vms.set_second_factor_required('regress_no_such_user', true) $$);
 
 -- Making a VMS role need a second factor suspends its members' administration.
-SELECT vms.grant_permission('regress_viewers', 'manage_cameras', :cam);
+SELECT vms.grant_permission('regress_viewers', 'manage_cameras', :cam) > 0 AS granted;
 SET ROLE regress_op;
 SELECT vms.authorize('manage_cameras', :cam) AS op_may_manage_before;
 RESET ROLE;
@@ -144,7 +144,7 @@ SELECT public.expect_error($$ SELECT vms.allow_client_address('regress_op', '10.
 SELECT public.expect_error($$ SELECT vms.allow_client_address('regress_op', 'not-a-network/8') $$);
 SELECT public.expect_error($$ SELECT vms.allow_client_address('regress_op', '2001:db8::/129') $$);
 SELECT public.expect_error($$ SELECT vms.allow_client_address('regress_op', repeat('1', 100)) $$);
-SELECT public.expect_error($$ SELECT vms.allow_client_address('regress_nobody', '10.0.0.0/8') $$);
+SELECT public.expect_error($$ SELECT vms.allow_client_address('regress_no_such_user', '10.0.0.0/8') $$);
 SELECT public.expect_error($$ SELECT vms.allow_client_address('vms_user', '10.0.0.0/8') $$);
 SELECT public.expect_error($$ SELECT vms.allow_client_address(NULL, '10.0.0.0/8') $$);
 SELECT count(*) AS rules FROM vms.client_address_rules;
