@@ -88,3 +88,37 @@ psql_su -d vms -c "SELECT 'audit rows sealed so far: ' || count(*) FROM vms.audi
 echo
 echo "== 4. face search over encrypted embeddings (100,000 persons x 512 dimensions)"
 psql_su -d vms < bench/facex.sql
+
+echo
+echo "== 5. connection rate: pgbench -C -S over loopback TCP with SCRAM, pg_vms preloaded vs not"
+# The authentication hook (lockout lookup, client address check) runs on every
+# login; 100 allow-list rules of other roles are in shared memory meanwhile.
+psql_su -d postgres -c 'CREATE DATABASE bench'
+pgbench_conn() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- env PGPASSWORD=Bench-owner-1 /usr/lib/postgresql/15/bin/pgbench \
+      -h 127.0.0.1 -p "$port" -U postgres -n "$@" bench
+  else
+    PGPASSWORD=Bench-owner-1 /usr/lib/postgresql/15/bin/pgbench -h 127.0.0.1 -p "$port" -U postgres -n "$@" bench
+  fi
+}
+pgbench_conn -i -q -s 1 >/dev/null 2>&1
+psql_su -d vms -c "SELECT vms.create_role('bench_site_' || i) FROM generate_series(1, 100) i" >/dev/null
+psql_su -d vms -c "SELECT vms.allow_client_address('bench_site_' || i, '10.' || i || '.0.0/16') FROM generate_series(1, 100) i" >/dev/null
+set_preload() {
+  sed -i "s/^shared_preload_libraries = .*/shared_preload_libraries = '$1'/" "$dir/data/postgresql.conf"
+  bash scripts/pgcluster.sh stop "$dir" fast >/dev/null
+  bash scripts/pgcluster.sh start "$dir" >/dev/null
+}
+declare -a with_runs=() without_runs=()
+for round in 1 2 3; do
+  set_preload 'pg_cron'
+  without_runs+=("$(pgbench_conn -C -S -c 2 -j 2 -T 10 | tps)")
+  set_preload 'pg_vms,pg_cron'
+  with_runs+=("$(pgbench_conn -C -S -c 2 -j 2 -T 10 | tps)")
+done
+echo "without pg_vms (pg_cron only): ${without_runs[*]} connections/s"
+echo "with pg_vms preloaded:         ${with_runs[*]} connections/s"
+median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+awk -v w="$(median "${with_runs[@]}")" -v o="$(median "${without_runs[@]}")" \
+  'BEGIN { printf "median with / without: %.3f  (target at least 0.95)\n", w / o }'
