@@ -23,4 +23,19 @@ extern double vms_face_search_min_score;
 extern Oid	vms_schema_oid(bool missing_ok);
 extern Oid	vms_schema_owner(void);
 
+/*
+ * SPI as the owner of schema vms with search_path pg_catalog, pg_temp: the
+ * caller's privileges, its row-level security view of the tables and
+ * objects it planted in its search_path cannot change what C code reads.
+ */
+typedef struct OwnerSpi
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} OwnerSpi;
+
+extern void owner_spi_begin(OwnerSpi *ctx);
+extern void owner_spi_end(OwnerSpi *ctx);
+
 #endif							/* PG_VMS_H */

@@ -181,35 +181,16 @@ limits_allow(const LimitList *list, TimestampTz now, TimestampTz at, bool check_
 }
 
 /*
- * Run a catalog query as the extension owner with a safe search_path, so
- * that neither the caller's privileges, its row-level security view of the
- * tables, nor objects it planted in its search_path change the answer.
+ * Catalog queries run as the extension owner (owner_spi_begin) and read the
+ * latest committed state, not the transaction's snapshot: the cache outlives
+ * a REPEATABLE READ transaction that fills it.  Parallel mode cannot take a
+ * new snapshot; a cache filled there is dropped at the next statement (see
+ * authz_principal).
  */
-typedef struct OwnerContext
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
-} OwnerContext;
-
 static void
-enter_owner_context(OwnerContext *ctx)
+enter_owner_context(OwnerSpi *ctx)
 {
-	GetUserIdAndSecContext(&ctx->save_userid, &ctx->save_sec_context);
-	SetUserIdAndSecContext(vms_schema_owner(),
-						   ctx->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	ctx->save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	/*
-	 * Read the latest committed state, not the transaction's snapshot: the
-	 * cache outlives a REPEATABLE READ transaction that fills it.  Parallel
-	 * mode cannot take a new snapshot; a cache filled there is dropped at
-	 * the next statement (see authz_principal).
-	 */
+	owner_spi_begin(ctx);
 	if (IsInParallelMode())
 	{
 		PushActiveSnapshot(GetActiveSnapshot());
@@ -220,18 +201,16 @@ enter_owner_context(OwnerContext *ctx)
 }
 
 static void
-leave_owner_context(OwnerContext *ctx)
+leave_owner_context(OwnerSpi *ctx)
 {
 	PopActiveSnapshot();
-	SPI_finish();
-	AtEOXact_GUC(true, ctx->save_nestlevel);
-	SetUserIdAndSecContext(ctx->save_userid, ctx->save_sec_context);
+	owner_spi_end(ctx);
 }
 
 static void
 authz_load_global(void)
 {
-	OwnerContext oc;
+	OwnerSpi	oc;
 	uint64		i;
 	MemoryContext old;
 
@@ -306,7 +285,7 @@ authz_load_global(void)
 static void
 authz_load_all_cameras(void)
 {
-	OwnerContext oc;
+	OwnerSpi	oc;
 	uint64		i;
 
 	if (all_cameras != NULL)
@@ -331,7 +310,7 @@ authz_load_principal(Oid roleid)
 {
 	PrincipalCache *pc;
 	bool		found;
-	OwnerContext oc;
+	OwnerSpi	oc;
 	uint64		i;
 	Oid			manager;
 	MemoryContext old;

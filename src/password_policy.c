@@ -245,40 +245,6 @@ role_is_vms_user(Oid roleid)
 		is_member_of_role_nosuper(roleid, vms_user);
 }
 
-/*
- * SPI as the owner of schema vms with a fixed search_path: the caller may
- * be any role (ALTER ROLE on its own password), and the table has forced
- * row-level security and no grants.
- */
-typedef struct OwnerContext
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
-} OwnerContext;
-
-static void
-enter_owner(OwnerContext *ctx)
-{
-	GetUserIdAndSecContext(&ctx->save_userid, &ctx->save_sec_context);
-	SetUserIdAndSecContext(vms_schema_owner(),
-						   ctx->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	ctx->save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-}
-
-static void
-leave_owner(OwnerContext *ctx)
-{
-	SPI_finish();
-	AtEOXact_GUC(true, ctx->save_nestlevel);
-	SetUserIdAndSecContext(ctx->save_userid, ctx->save_sec_context);
-}
-
 /* ---- History ----------------------------------------------------------- */
 
 /* Is the plaintext the role's password now (pg_authid, any database)? */
@@ -310,7 +276,7 @@ matches_current_password(Oid roleid, const char *username, const char *password)
 static bool
 matches_history(const char *username, const char *password)
 {
-	OwnerContext oc;
+	OwnerSpi	oc;
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		args[2];
 	bool		match = false;
@@ -320,7 +286,7 @@ matches_history(const char *username, const char *password)
 		return false;
 	args[0] = CStringGetTextDatum(username);
 	args[1] = Int32GetDatum(pp_history);
-	enter_owner(&oc);
+	owner_spi_begin(&oc);
 	if (SPI_execute_with_args("SELECT h.verifier FROM vms.password_history h"
 							  " WHERE h.role_name OPERATOR(pg_catalog.=) $1"
 							  " ORDER BY h.id DESC LIMIT $2",
@@ -333,7 +299,7 @@ matches_history(const char *username, const char *password)
 		if (verifier != NULL && get_password_type(verifier) == PASSWORD_TYPE_SCRAM_SHA_256)
 			match = scram_verify_plain_password(username, password, verifier);
 	}
-	leave_owner(&oc);
+	owner_spi_end(&oc);
 	return match;
 }
 
@@ -345,7 +311,7 @@ matches_history(const char *username, const char *password)
 static void
 history_record(const char *username, const char *verifier, bool replace)
 {
-	OwnerContext oc;
+	OwnerSpi	oc;
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		args[2];
 
@@ -353,7 +319,7 @@ history_record(const char *username, const char *verifier, bool replace)
 		return;
 	args[0] = CStringGetTextDatum(username);
 	args[1] = CStringGetTextDatum(verifier);
-	enter_owner(&oc);
+	owner_spi_begin(&oc);
 	if (replace &&
 		SPI_execute_with_args("DELETE FROM vms.password_history h WHERE h.role_name OPERATOR(pg_catalog.=) $1",
 							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
@@ -371,24 +337,24 @@ history_record(const char *username, const char *verifier, bool replace)
 							  "        ORDER BY x.id DESC LIMIT $2))",
 							  2, types, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not trim the password history");
-	leave_owner(&oc);
+	owner_spi_end(&oc);
 }
 
 static void
 history_forget(const char *username)
 {
-	OwnerContext oc;
+	OwnerSpi	oc;
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1];
 
 	if (!history_writable())
 		return;
 	args[0] = CStringGetTextDatum(username);
-	enter_owner(&oc);
+	owner_spi_begin(&oc);
 	if (SPI_execute_with_args("DELETE FROM vms.password_history h WHERE h.role_name OPERATOR(pg_catalog.=) $1",
 							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not clear the password history");
-	leave_owner(&oc);
+	owner_spi_end(&oc);
 }
 
 /* ---- The common-password list ------------------------------------------ */

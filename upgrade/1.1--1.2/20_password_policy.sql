@@ -82,7 +82,6 @@ RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms
 #variable_conflict use_variable
 DECLARE
     uid oid;
-    held text;
 BEGIN
     PERFORM vms._check_text('username', username, 63);
     PERFORM vms._check_password_arg('new_password', new_password);
@@ -99,11 +98,7 @@ BEGIN
        AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) vms._invoker()::oid) THEN
         PERFORM vms._deny(pg_catalog.format('only a superuser may set the password of superuser %s', username));
     END IF;
-    FOR held IN SELECT p.name FROM vms.principals p
-                 WHERE p.kind OPERATOR(pg_catalog.<>) 'user' AND p.name OPERATOR(pg_catalog.<>) 'vms_user'
-                   AND vms._role_has(uid, p.name) LOOP
-        PERFORM vms._require_role_assignable(held);
-    END LOOP;
+    PERFORM vms._require_principal_manageable(username);
     EXECUTE pg_catalog.format('ALTER ROLE %I PASSWORD %L', username, vms._password_verifier(username, new_password));
     PERFORM vms._audit('set_password', NULL, username, NULL);
 EXCEPTION WHEN OTHERS THEN
