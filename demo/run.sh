@@ -72,12 +72,36 @@ psql_as bob 'Plover-Dune-75' -e -f demo/04_as_user.sql
 say "bob tries to give himself more; pg_vms refuses and audits the attempt"
 psql_as bob 'Plover-Dune-75' -e -f demo/05_attempt.sql || true
 
+say "Someone guesses bob's password: after 3 failures bob is locked out for 30 s"
+for guess in letmein password1 Bob12345; do
+  psql_as bob "$guess" -c 'SELECT 1' 2>&1 | sed 's/^/  /' || true
+done
+echo "  ... and now bob's right password gets the same answer:"
+psql_as bob 'Plover-Dune-75' -c 'SELECT 1' 2>&1 | sed 's/^/  /' || true
+psql_as manager 'Kestrel-Lake-71' -e -c "SELECT kind, role, client_addr, locked_until - now() AS locked_for FROM vms.login_lockouts();"
+psql_as manager 'Kestrel-Lake-71' -e -c "SELECT vms.unlock_login('bob');"
+psql_as bob 'Plover-Dune-75' -At -c "SELECT 'bob is back in: ' || current_user"
+
+say "System managers need a second factor (TOTP) for administration"
+psql_su -d vms -q -c "SELECT vms.set_second_factor_required('vms_system_manager', true)"
+psql_as manager 'Kestrel-Lake-71' -e -f demo/08_second_factor.sql >"$dir/enrol.out" 2>&1
+cat "$dir/enrol.out"
+uri=$(grep '^otpauth://' "$dir/enrol.out" | tail -1)
+rm -f "$dir/enrol.out"   # the secret is shown once, not kept
+secret=$(printf '%s' "$uri" | sed -E 's/.*[?&]secret=([A-Z2-7]+).*/\1/')
+code=$(oathtool --totp -b "$secret")
+echo "  oathtool (an independent RFC 6238 implementation) gives the code $code"
+psql_as manager 'Kestrel-Lake-71' -e -c "SELECT vms.totp_verify('$code') AS elevated_until;" \
+  -c "SELECT vms.add_camera('loading-dock') AS camera_added;"
+
 say "The auditor reads the audit log and verifies its hash chain"
 # The worker seals entries within vms.audit_flush_interval; wait for it.
 psql_su -d vms -q -At -c "DO \$\$ BEGIN FOR i IN 1..300 LOOP
     EXIT WHEN vms.audit_queue_length() = 0 AND NOT EXISTS (SELECT 1 FROM vms.audit_pending);
     PERFORM pg_sleep(0.1); END LOOP; END \$\$"
 psql_as auditor 'Osprey-Ridge-73' -e -f demo/06_audit.sql
+say "The auditor runs the hardening report"
+psql_as auditor 'Osprey-Ridge-73' -e -f demo/09_report.sql
 
 say "A superuser tampers with one audit entry; verification names it"
 psql_su -d vms -e < demo/07_tamper.sql

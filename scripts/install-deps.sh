@@ -13,6 +13,8 @@ PACKAGES=(
   # authentication (issue 4): cracklib and its dictionary, john's common-password
   # list, an OpenLDAP server and client tools for the LDAP/LDAPS tests, openssl CLI
   libcrack2-dev cracklib-runtime john-data slapd ldap-utils openssl
+  # an independent TOTP generator (RFC 6238) for the demo and the interop test
+  oathtool
   # build and test plumbing
   make gcc pkg-config perl util-linux
 )

@@ -51,7 +51,7 @@ totp_define_settings(void)
 							"How long a verified second-factor code elevates the session.",
 							NULL,
 							&totp_elevation_time_s,
-							900, 10, 86400,
+							900, 1, 86400,
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("vms.totp_window",

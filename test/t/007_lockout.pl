@@ -160,6 +160,19 @@ like($node->safe_psql('vms', "SELECT host(client_addr) || ' ' || actor FROM vms.
 $node->append_conf('postgresql.conf', "vms.lockout_duration = 4s\n");
 $node->reload;
 $node->safe_psql('vms', "SELECT vms.unlock_login('alice')");
+
+# Configured to, an attempt during a lock starts it again.
+$node->append_conf('postgresql.conf', "vms.lockout_extend_on_attempt = on\n");
+$node->reload;
+sleep 0.3;
+login('alice', 'wrong') for 1 .. 3;
+my $first_end = locked_until_epoch('alice');
+sleep 1;
+login('alice', $pw{alice});
+ok(locked_until_epoch('alice') > $first_end + 0.5, 'vms.lockout_extend_on_attempt: an attempt during the lock extends it');
+$node->append_conf('postgresql.conf', "vms.lockout_extend_on_attempt = off\n");
+$node->reload;
+$node->safe_psql('vms', "SELECT vms.unlock_login('alice')");
 ($ok) = login('alice', $pw{alice});
 ok($ok, 'vms.unlock_login() lifts a lock at once');
 

@@ -107,15 +107,33 @@ like(row('system_managers'), qr/^warn \| 0 system managers/, 'no system manager:
 $node->safe_psql('vms', "SELECT vms.create_user('chief', 'Granite-Beacon-42!'); SELECT vms.add_member('vms_system_manager', 'chief')");
 like(row('system_managers'), qr/^pass \| 1 system managers: chief/, 'one system manager: pass');
 like(row('second_factor_enrolled'), qr/^fail \| 1 users need a second factor .*: chief/, 'a system manager without TOTP: fail');
-$node->safe_psql('vms', <<'SQL');
-SET ROLE chief;
-SELECT vms.totp_enroll();
-RESET ROLE;
-SQL
+my $uri = $node->safe_psql('vms', 'SET ROLE chief; SELECT vms.totp_enroll();');
 is(status('second_factor_enrolled'), 'fail', 'enrolled but not confirmed: still fail');
-my $code = $node->safe_psql('vms', "SELECT vms._totp_code(vms._decrypt(secret, 'vms.totp_secrets.secret:chief'), now()) FROM vms.totp_secrets WHERE role_name = 'chief'");
-$node->safe_psql('vms', "SET ROLE chief; SELECT vms.totp_verify('$code');");
+# The code comes from oathtool, an independent RFC 6238 implementation, fed
+# with the secret of the otpauth:// URI: what an authenticator app does.
+my ($secret) = $uri =~ /[?&]secret=([A-Z2-7]+)/;
+my $code = `oathtool --totp -b $secret`;
+chomp $code;
+like($code, qr/^\d{6}$/, 'oathtool reads the enrolment secret');
+is($node->safe_psql('vms', "SET ROLE chief; SELECT vms.totp_verify('$code') > now();"), 't',
+	'and its code is accepted by vms.totp_verify()');
 is(status('second_factor_enrolled'), 'pass', 'confirmed: pass');
+
+# The elevation ends after vms.totp_elevation_time (in one session: the
+# elevation belongs to it).  The next step's code (within the drift window).
+set("vms.totp_elevation_time = '2s'");
+my $next = `oathtool --totp -b $secret -N \@@{[ time() + 30 ]}`;
+chomp $next;
+my $bg = $node->background_psql('vms', on_error_stop => 0);
+$bg->query_safe('SET ROLE chief');
+$bg->query_safe("SELECT vms.totp_verify('$next')");
+is($bg->query_safe("SELECT vms.add_camera('elevated-cam') > 0"), 't', 'elevated: administration works');
+sleep 2.5;
+my ($out, $failed) = $bg->query("SELECT vms.add_camera('late-cam')");
+ok($failed && $bg->{stderr} =~ /permission denied: manage_cameras/, 'when the elevation time is over it is refused again');
+is(scalar $bg->query('SELECT vms.elevated_until() IS NULL'), 't', 'and the session is no longer elevated');
+$bg->quit;
+set('vms.totp_elevation_time = DEFAULT');
 is(status('second_factor_required'), 'pass', 'system managers need a second factor: pass');
 $node->safe_psql('vms', "SELECT vms.set_second_factor_required('vms_system_manager', false)");
 is(status('second_factor_required'), 'fail', 'switched off: fail');

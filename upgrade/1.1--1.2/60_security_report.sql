@@ -134,7 +134,7 @@ BEGIN
         vms._setting_int('vms.lockout_threshold') BETWEEN 1 AND 5
         AND vms._setting_int('vms.lockout_duration') OPERATOR(pg_catalog.>=) 30, 'fail',
         pg_catalog.format('locked for %s s after %s failed logins',
-                          pg_catalog.current_setting('vms.lockout_duration'), pg_catalog.current_setting('vms.lockout_threshold')),
+                          vms._setting_int('vms.lockout_duration'), vms._setting_int('vms.lockout_threshold')),
         'ALTER SYSTEM SET vms.lockout_threshold = 3; ALTER SYSTEM SET vms.lockout_duration = ''30s''; reload');
     RETURN QUERY SELECT * FROM vms._check_row('password_policy',
         vms._setting_int('vms.password_min_length') OPERATOR(pg_catalog.>=) 12
