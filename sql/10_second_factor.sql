@@ -1,6 +1,7 @@
 -- Second factor (TOTP, RFC 6238), session elevation, client address rules
 -- (their SQL side; logins are in test/t/007 and 008) and lockout admin.
 \set VERBOSITY terse
+SELECT clock_timestamp() AS file_started \gset
 
 -- RFC 6238 appendix B: every published test vector, 8 digits.
 WITH v(t, sha1, sha256, sha512) AS (VALUES
@@ -108,6 +109,24 @@ UPDATE vms.totp_secrets SET confirmed_at = now() WHERE role_name = 'regress_sm2'
 SET ROLE regress_sm2;
 SELECT public.expect_error($$ SELECT vms.totp_enroll() $$);
 RESET ROLE;
+-- A verification rolled back to a savepoint elevates nothing and leaves the code unused.
+BEGIN;
+SAVEPOINT before_verify;
+SET ROLE regress_sm2;
+SELECT vms.totp_verify(:'code2') IS NOT NULL AS verified_in_savepoint;
+ROLLBACK TO SAVEPOINT before_verify;
+COMMIT;
+SET ROLE regress_sm2;
+SELECT vms.elevated_until() IS NULL AS not_elevated_after_rollback_to_savepoint;
+RESET ROLE;
+SELECT last_step = 0 AS code2_unused FROM vms.totp_secrets WHERE role_name = 'regress_sm2';
+-- A second factor belongs to a login: not to a role one SETs (vms_system_manager is NOLOGIN).
+SET ROLE vms_system_manager;
+SELECT public.expect_error($$ SELECT vms.totp_enroll() $$);
+SELECT public.expect_error($$ SELECT vms.totp_verify('123456') $$);
+SELECT public.expect_error($$ SELECT vms.create_role('regress_via_set_role') $$);
+RESET ROLE;
+SELECT count(*) AS vms_system_manager_secrets FROM vms.totp_secrets WHERE role_name = 'vms_system_manager';
 
 -- Reset (lost phone): needs manage_users over the user; unknown users are refused.
 SET ROLE regress_op;
@@ -135,7 +154,18 @@ SELECT vms.set_second_factor_required('regress_viewers', true);
 SET ROLE regress_op;
 SELECT vms.authorize('manage_cameras', :cam) AS op_may_manage_after, vms.authorize('view_live', :cam) AS op_may_view;
 RESET ROLE;
+-- Grants on a camera group, checked by vms._covers, are held back too.
+SELECT vms.add_camera_group('regress_2fa_group') > 0 AS group_added;
+SELECT vms.grant_permission('regress_viewers', 'manage_cameras', camera_group => 'regress_2fa_group') > 0 AS granted;
+SET ROLE regress_op;
+SELECT public.expect_error($$ SELECT vms.add_camera('regress-2fa-cam', camera_group => 'regress_2fa_group') $$);
+RESET ROLE;
 SELECT vms.set_second_factor_required('regress_viewers', false);
+SET ROLE regress_op;
+SELECT vms.add_camera('regress-2fa-cam', camera_group => 'regress_2fa_group') > 0 AS added_without_the_rule;
+RESET ROLE;
+SELECT vms.remove_camera(id) FROM vms.cameras WHERE name = 'regress-2fa-cam';
+SELECT vms.remove_camera_group('regress_2fa_group');
 
 -- Client address rules: bad input changes nothing.
 SELECT public.expect_error($$ SELECT vms.allow_client_address('regress_op', '10.0.0.300/8') $$);
@@ -168,6 +198,7 @@ SELECT public.audit_settle();
 SELECT action, outcome, count(*) FROM vms.audit_log
  WHERE action IN ('totp_enroll', 'totp_verify', 'totp_reset', 'unlock_login', 'set_second_factor_required',
                   'allow_client_address', 'remove_client_address', 'login_lockout')
+   AND logged_at >= :'file_started'
  GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT count(*) = 0 AS no_codes_in_audit FROM vms.audit_log
  WHERE details::text LIKE '%' || :'code_now' || '%' OR details::text LIKE '%' || :'code_next' || '%';

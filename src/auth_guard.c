@@ -13,10 +13,10 @@
  *	  (unless vms.lockout_extend_on_attempt).  Failures, lock starts and
  *	  refusals go to the audit log through the shared-memory queue.
  *
- *	  The postmaster saves the table when it shuts down and when it
- *	  reinitialises after a child crash, and reads it back at start: locks
- *	  survive restarts (their end is wall-clock time, so a restart never
- *	  lengthens one).  Only a killed postmaster loses them.
+ *	  The postmaster saves the table when it shuts down and reads it back at
+ *	  start: locks survive clean restarts (their end is wall-clock time, so a
+ *	  restart never lengthens one).  After a crashed child the postmaster
+ *	  does not trust shared memory, and the table starts empty.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -90,7 +90,8 @@ typedef struct LockoutEntry
 	int32		failures;		/* consecutive failures since the last reset */
 	TimestampTz last_failure;
 	TimestampTz locked_since;
-	TimestampTz locked_until;	/* 0 = not locked */
+	TimestampTz locked_until;	/* 0 = not locked; DT_NOEND = held */
+	int32		failures_while_locked;	/* wrong attempts refused during this lock */
 } LockoutEntry;
 
 typedef struct LockoutShared
@@ -113,6 +114,7 @@ static int	lockout_duration_s = 30;
 static int	lockout_scope = LOCKOUT_SCOPE_ROLE;
 static int	lockout_reset_after_s = 900;
 static bool lockout_extend_on_attempt = false;
+static bool lockout_hold_after_guessing = true;
 static char *lockout_exempt_roles = NULL;
 static int	lockout_table_size = 10000;
 
@@ -172,6 +174,13 @@ auth_guard_define_settings(void)
 							 false,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("vms.lockout_hold_after_guessing",
+							 "Whether the right password, given during a lock after vms.lockout_threshold more wrong ones, holds the lock until vms.unlock_login().",
+							 "PostgreSQL completes the SCRAM exchange before the authentication hook runs, so a client that reads the protocol learns that a password was right even when the login is then refused; the hold keeps such a guesser out.",
+							 &lockout_hold_after_guessing,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 	DefineCustomStringVariable("vms.lockout_exempt_roles",
 							   "Roles never locked out (service accounts that authenticate by certificate, for example).",
 							   "Failures of these roles are still audited.",
@@ -216,7 +225,7 @@ auth_guard_shmem_startup(void)
 	ctl.entrysize = sizeof(LockoutEntry);
 	lockout_table = ShmemInitHash("pg_vms lockout table",
 								  lockout_table_size, lockout_table_size,
-								  &ctl, HASH_ELEM | HASH_BLOBS);
+								  &ctl, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	LWLockRelease(AddinShmemInitLock);
 
 	if (!IsUnderPostmaster)
@@ -226,15 +235,22 @@ auth_guard_shmem_startup(void)
 	}
 }
 
-/* The keys one attempt is counted against under the current scope. */
+/*
+ * The keys one attempt is counted against under the current scope.  A role
+ * that does not exist gets no role key: it can never log in, so its lock
+ * state cannot be observed, and attempts under made-up names must not fill
+ * the table.  Its attempts still count against the address.
+ */
 static int
 lockout_keys(const char *role, const char *address, LockoutKey *keys)
 {
 	int			n = 0;
 	const char *addr = (address && address[0]) ? address : LOCAL_ADDRESS;
+	bool		role_exists = OidIsValid(get_role_oid(role, true));
 
 	memset(keys, 0, sizeof(LockoutKey) * 2);
-	if (lockout_scope == LOCKOUT_SCOPE_ROLE || lockout_scope == LOCKOUT_SCOPE_ROLE_AND_ADDRESS)
+	if (role_exists &&
+		(lockout_scope == LOCKOUT_SCOPE_ROLE || lockout_scope == LOCKOUT_SCOPE_ROLE_AND_ADDRESS))
 	{
 		keys[n].kind = KIND_ROLE;
 		strlcpy(keys[n].role, role, NAMEDATALEN);
@@ -246,7 +262,7 @@ lockout_keys(const char *role, const char *address, LockoutKey *keys)
 		strlcpy(keys[n].address, addr, AUDIT_ADDR_LEN);
 		n++;
 	}
-	if (lockout_scope == LOCKOUT_SCOPE_ROLE_AT_ADDRESS)
+	if (role_exists && lockout_scope == LOCKOUT_SCOPE_ROLE_AT_ADDRESS)
 	{
 		keys[n].kind = KIND_ROLE_AT_ADDRESS;
 		strlcpy(keys[n].role, role, NAMEDATALEN);
@@ -324,7 +340,8 @@ lockout_fail(const char *role, const char *address, TimestampTz now,
 
 		if (e && e->locked_until > now)
 		{
-			if (lockout_extend_on_attempt)
+			e->failures_while_locked++;
+			if (lockout_extend_on_attempt && e->locked_until != DT_NOEND)
 				e->locked_until = TimestampTzPlusMilliseconds(now, lockout_duration_s * 1000L);
 			*locked_until = Max(*locked_until, e->locked_until);
 			outcome = FAILURE_WHILE_LOCKED;
@@ -361,6 +378,7 @@ lockout_fail(const char *role, const char *address, TimestampTz now,
 			e->failures = 0;
 			e->locked_since = 0;
 			e->locked_until = 0;
+			e->failures_while_locked = 0;
 		}
 		e->failures++;
 		e->last_failure = now;
@@ -369,12 +387,45 @@ lockout_fail(const char *role, const char *address, TimestampTz now,
 			e->locked_since = now;
 			e->locked_until = TimestampTzPlusMilliseconds(now, lockout_duration_s * 1000L);
 			e->failures = 0;
+			e->failures_while_locked = 0;
 			*locked_until = Max(*locked_until, e->locked_until);
 			outcome = FAILURE_LOCK_STARTED;
 		}
 	}
 	LWLockRelease(lockout_shared->lock);
 	return outcome;
+}
+
+/*
+ * The right password arrived during a lock.  After vms.lockout_threshold
+ * wrong ones in the same lock it is most likely a guess that hit (the
+ * client may have seen the SCRAM exchange succeed): hold the lock until an
+ * administrator lifts it.  Returns true if it did.
+ */
+static bool
+lockout_hold(const char *role, const char *address, TimestampTz now)
+{
+	LockoutKey	keys[2];
+	int			n = lockout_keys(role, address, keys);
+	int			i;
+	bool		held = false;
+
+	if (!lockout_hold_after_guessing)
+		return false;
+	LWLockAcquire(lockout_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < n; i++)
+	{
+		LockoutEntry *e = hash_search(lockout_table, &keys[i], HASH_FIND, NULL);
+
+		if (e && e->locked_until > now && e->failures_while_locked >= lockout_threshold)
+		{
+			if (e->locked_until != DT_NOEND)
+				held = true;
+			e->locked_until = DT_NOEND;
+		}
+	}
+	LWLockRelease(lockout_shared->lock);
+	return held;
 }
 
 /*
@@ -574,17 +625,15 @@ auth_guard_hook(Port *port, int status)
 	if (status == STATUS_EOF || port == NULL || port->hba == NULL ||
 		port->user_name == NULL || lockout_table == NULL)
 		return;
-	/*
-	 * Peer authentication (Unix socket, operating-system user) cannot be
-	 * guessed at and is the way back in for the server's own administrator.
-	 */
-	if (port->hba->auth_method == uaPeer)
-		return;
-
 	audit_client_addr(address, sizeof(address));
 	now = GetCurrentTimestamp();
 	exempt = role_is_exempt(port->user_name);
-	counting = !exempt && lockout_threshold > 0;
+	/*
+	 * Peer authentication (Unix socket, operating-system user) cannot be
+	 * guessed at and is the way back in for the server's own administrator:
+	 * never locked.  Allow-lists still apply to it.
+	 */
+	counting = !exempt && lockout_threshold > 0 && port->hba->auth_method != uaPeer;
 
 	if (status == STATUS_OK)
 	{
@@ -593,7 +642,9 @@ auth_guard_hook(Port *port, int status)
 
 		if (counting && (until = lockout_locked_until(port->user_name, address, now)) != 0)
 		{
-			if (lockout_extend_on_attempt)
+			if (lockout_hold(port->user_name, address, now))
+				audit_login(port, address, "login_lockout", "held", "right_password_after_guessing", DT_NOEND);
+			else if (lockout_extend_on_attempt)
 			{
 				TimestampTz ignored;
 
@@ -691,13 +742,18 @@ lockout_save(int code, Datum arg)
 	LockoutEntry *buf;
 	long		n = 0;
 
-	if (lockout_table == NULL)
+	/*
+	 * After a child crashed (code 1) the table may be half-updated, and
+	 * walking a damaged hash could keep the postmaster from coming back, as
+	 * pg_stat_statements also judges: locks survive clean restarts only.
+	 */
+	if (lockout_table == NULL || code != 0)
 		return;
 	buf = malloc(sizeof(LockoutEntry) * Max(hash_get_num_entries(lockout_table), 1));
 	if (buf == NULL)
 		return;
 	hash_seq_init(&seq, lockout_table);
-	while ((e = hash_seq_search(&seq)) != NULL && n < lockout_table_size)
+	while ((e = hash_seq_search(&seq)) != NULL)
 		buf[n++] = *e;
 	if (n == 0)
 		unlink(LOCKOUT_FILE);
@@ -730,6 +786,8 @@ lockout_load(void)
 			(buf[i].failures == 0 ||
 			 (lockout_reset_after_s > 0 &&
 			  buf[i].last_failure < TimestampTzPlusMilliseconds(now, -lockout_reset_after_s * 1000L))))
+			continue;
+		if (buf[i].key.kind < KIND_ROLE || buf[i].key.kind > KIND_ROLE_AT_ADDRESS)
 			continue;
 		buf[i].key.role[NAMEDATALEN - 1] = '\0';
 		buf[i].key.address[AUDIT_ADDR_LEN - 1] = '\0';
@@ -782,6 +840,8 @@ vms_lockouts(PG_FUNCTION_ARGS)
 		bool		locked = copy[i].locked_until > now;
 
 		if (!locked && copy[i].failures == 0)
+			continue;
+		if (copy[i].key.kind < KIND_ROLE || copy[i].key.kind > KIND_ROLE_AT_ADDRESS)
 			continue;
 		values[0] = CStringGetTextDatum(kind_names[copy[i].key.kind]);
 		values[1] = CStringGetTextDatum(copy[i].key.role);

@@ -478,12 +478,46 @@ authz_principal(Oid roleid)
 	return last_principal;
 }
 
-/* Administrative permission of a role still waiting for its second factor? */
+/*
+ * Does the second factor still stand between this principal and its
+ * administrative permissions?  The factor belongs to the person, that is the
+ * session user: SET ROLE to a role that needs one (even a NOLOGIN role such
+ * as vms_system_manager) cannot dodge it, and only the session user's own
+ * verified code lifts it.  A superuser session acting as another role (SET
+ * ROLE, as tests and administrators do) is judged by that role instead.
+ */
+static bool
+second_factor_pending(PrincipalCache *pc)
+{
+	static Oid	session_role = InvalidOid;
+	static uint64 session_generation = 0;
+	static bool session_super = false;
+	static bool session_needs = false;
+	Oid			session = GetSessionUserId();
+
+	if (session != session_role || session_generation != authz_generation)
+	{
+		ListCell   *lc;
+
+		session_role = session;
+		session_generation = authz_generation;
+		session_super = superuser_arg(session);
+		session_needs = false;
+		if (!session_super)
+			foreach(lc, second_factor_roles)
+				if (is_member_of_role(session, lfirst_oid(lc)))
+					session_needs = true;
+	}
+	if (session_super)
+		return pc->needs_second_factor && !totp_session_elevated(pc->roleid);
+	return (pc->needs_second_factor || session_needs) && !totp_session_elevated(session);
+}
+
+/* Administrative permission held back by a pending second factor? */
 static inline bool
 suspended(PrincipalCache *pc, int perm)
 {
-	return unlikely(pc->needs_second_factor) && administrative[perm] &&
-		!totp_session_elevated(pc->roleid);
+	return unlikely(administrative[perm]) && second_factor_pending(pc);
 }
 
 static int
@@ -824,7 +858,7 @@ vms_is_system_manager(PG_FUNCTION_ARGS)
 	if (!OidIsValid(manager) || !has_privs_of_role(role, manager))
 		PG_RETURN_BOOL(false);
 	pc = authz_principal(role);
-	PG_RETURN_BOOL(!pc->needs_second_factor || totp_session_elevated(role));
+	PG_RETURN_BOOL(!second_factor_pending(pc));
 }
 
 PG_FUNCTION_INFO_V1(vms_second_factor_pending);
@@ -839,7 +873,7 @@ vms_second_factor_pending(PG_FUNCTION_ARGS)
 	Oid			role = PG_GETARG_OID(0);
 	PrincipalCache *pc = authz_principal(role);
 
-	PG_RETURN_BOOL(pc->needs_second_factor && !totp_session_elevated(role));
+	PG_RETURN_BOOL(second_factor_pending(pc));
 }
 
 /* Benchmark baseline: the signature of vms.authorize and no work at all. */

@@ -65,9 +65,20 @@ typedef struct ClientAddressShared
 static int	client_address_max_rules = 1000;
 static ClientAddressShared *shared = NULL;
 
-/* Rules read in this transaction, published when it commits. */
-static AddressRule *pending = NULL;
-static int	pending_n = -1;			/* -1: nothing to publish */
+/*
+ * Rules read in this transaction, to be published when it commits.  Each
+ * staging remembers the subtransaction that made it: if that one rolls back
+ * (ROLLBACK TO SAVEPOINT), the staging before it is what stands.
+ */
+typedef struct Staging
+{
+	struct Staging *prev;
+	SubTransactionId subxid;
+	int			n;
+	AddressRule rules[FLEXIBLE_ARRAY_MEMBER];
+} Staging;
+
+static Staging *staged = NULL;
 
 static Size
 shared_size(void)
@@ -129,7 +140,10 @@ client_address_shmem_startup(void)
 		if (rules != NULL)
 		{
 			int			n = Min(len / sizeof(AddressRule), (Size) client_address_max_rules);
+			int			i;
 
+			for (i = 0; i < n; i++)
+				rules[i].role[NAMEDATALEN - 1] = '\0';
 			publish(rules, n);
 			free(rules);
 			ereport(LOG, (errmsg("pg_vms: restored %d client address rules", n)));
@@ -138,23 +152,65 @@ client_address_shmem_startup(void)
 }
 
 static void
+drop_staging(Staging *upto)
+{
+	while (staged != upto)
+	{
+		Staging    *prev = staged->prev;
+
+		pfree(staged);
+		staged = prev;
+	}
+}
+
+static void
 client_address_xact_callback(XactEvent event, void *arg)
 {
-	if (pending_n < 0)
+	if (staged == NULL)
 		return;
-	if (event == XACT_EVENT_COMMIT)
+	switch (event)
 	{
-		/* Committed: make it true for logins, then for the next start. */
-		publish(pending, pending_n);
-		(void) state_file_write(RULES_FILE, RULES_MAGIC, RULES_VERSION,
-								pending, sizeof(AddressRule) * pending_n);
+		case XACT_EVENT_PRE_PREPARE:
+			/* COMMIT PREPARED, later and elsewhere, could not publish them. */
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot PREPARE a transaction that changed client address rules")));
+			break;
+		case XACT_EVENT_COMMIT:
+			/* Committed: make it true for logins, then for the next start. */
+			publish(staged->rules, staged->n);
+			(void) state_file_write(RULES_FILE, RULES_MAGIC, RULES_VERSION,
+									staged->rules, sizeof(AddressRule) * staged->n);
+			drop_staging(NULL);
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			drop_staging(NULL);
+			break;
+		default:
+			break;
 	}
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+}
+
+static void
+client_address_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								SubTransactionId parentSubid, void *arg)
+{
+	Staging    *s;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
-		if (pending)
-			pfree(pending);
-		pending = NULL;
-		pending_n = -1;
+		while (staged != NULL && staged->subxid == mySubid)
+		{
+			s = staged->prev;
+			pfree(staged);
+			staged = s;
+		}
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (s = staged; s != NULL && s->subxid == mySubid; s = s->prev)
+			s->subxid = parentSubid;
 	}
 }
 
@@ -162,6 +218,7 @@ void
 client_address_install_callbacks(void)
 {
 	RegisterXactCallback(client_address_xact_callback, NULL);
+	RegisterSubXactCallback(client_address_subxact_callback, NULL);
 }
 
 static int
@@ -208,6 +265,7 @@ static int
 stage_rules(void)
 {
 	uint64		i;
+	Staging    *stage;
 	AddressRule *rules;
 	int			n = 0;
 
@@ -227,7 +285,9 @@ stage_rules(void)
 				 errmsg("%llu client address rules exceed vms.client_address_max_rules (%d)",
 						(unsigned long long) SPI_processed, client_address_max_rules),
 				 errhint("Raise vms.client_address_max_rules and restart the server.")));
-	rules = MemoryContextAllocZero(TopMemoryContext, sizeof(AddressRule) * Max(SPI_processed, 1));
+	stage = MemoryContextAllocZero(TopMemoryContext,
+								   offsetof(Staging, rules) + sizeof(AddressRule) * Max(SPI_processed, 1));
+	rules = stage->rules;
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -243,10 +303,10 @@ stage_rules(void)
 	SPI_finish();
 	qsort(rules, n, sizeof(AddressRule), rule_cmp);
 
-	if (pending)
-		pfree(pending);
-	pending = rules;
-	pending_n = n;
+	stage->n = n;
+	stage->subxid = GetCurrentSubTransactionId();
+	stage->prev = staged;
+	staged = stage;
 	return n;
 }
 

@@ -22,7 +22,7 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 
 /* Functions whose arguments may carry a secret. */
 static const char *const secret_functions[] = {"create_user", "set_camera_credential",
-	"change_password", "set_password", "check_password", NULL};
+	"change_password", "set_password", "check_password", "totp_verify", NULL};
 
 static bool
 statement_carries_secret(const char *query)

@@ -29,6 +29,7 @@
 #include "pg_vms.h"
 #include "audit.h"
 #include "auth_guard.h"
+#include "invoker.h"
 #include "totp.h"
 
 #define TOTP_SECRET_BYTES	20		/* 160 bits, RFC 4226's recommendation */
@@ -43,6 +44,7 @@ static Oid	elevated_role = InvalidOid;
 static TimestampTz elevated_until = 0;
 static Oid	pending_role = InvalidOid;
 static TimestampTz pending_until = 0;
+static SubTransactionId pending_subxid = InvalidSubTransactionId;
 
 void
 totp_define_settings(void)
@@ -71,24 +73,62 @@ totp_define_settings(void)
 }
 
 static void
+clear_pending(void)
+{
+	pending_role = InvalidOid;
+	pending_until = 0;
+	pending_subxid = InvalidSubTransactionId;
+}
+
+static void
 totp_xact_callback(XactEvent event, void *arg)
 {
-	if (event == XACT_EVENT_COMMIT && OidIsValid(pending_role))
+	if (!OidIsValid(pending_role))
+		return;
+	switch (event)
 	{
-		elevated_role = pending_role;
-		elevated_until = pending_until;
+		case XACT_EVENT_PRE_PREPARE:
+			/* The code's use would commit later, in another session. */
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot PREPARE a transaction that verified a second-factor code")));
+			break;
+		case XACT_EVENT_COMMIT:
+			elevated_role = pending_role;
+			elevated_until = pending_until;
+			clear_pending();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			clear_pending();
+			break;
+		default:
+			break;
 	}
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
-	{
-		pending_role = InvalidOid;
-		pending_until = 0;
-	}
+}
+
+/*
+ * A verification inside a subtransaction that rolls back (ROLLBACK TO
+ * SAVEPOINT) elevates nothing: its use of the code and its audit entry are
+ * gone with it.
+ */
+static void
+totp_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	if (!OidIsValid(pending_role) || pending_subxid != mySubid)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		clear_pending();
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+		pending_subxid = parentSubid;
 }
 
 void
 totp_install_callbacks(void)
 {
 	RegisterXactCallback(totp_xact_callback, NULL);
+	RegisterSubXactCallback(totp_subxact_callback, NULL);
 }
 
 bool
@@ -335,6 +375,7 @@ vms_totp_elevate(PG_FUNCTION_ARGS)
 	pending_role = PG_GETARG_OID(0);
 	pending_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 												(int64) totp_elevation_time_s * 1000);
+	pending_subxid = GetCurrentSubTransactionId();
 	PG_RETURN_TIMESTAMPTZ(pending_until);
 }
 
@@ -376,4 +417,20 @@ Datum
 vms_totp_session_elevated(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(totp_session_elevated(PG_GETARG_OID(0)));
+}
+
+PG_FUNCTION_INFO_V1(vms_second_factor_identity);
+
+/*
+ * vms._second_factor_identity() returns regrole: whose second factor counts
+ * in this session.  The session user (a second factor belongs to a person,
+ * not to a role one may SET ROLE to); in a superuser's session, the role it
+ * acts as.
+ */
+Datum
+vms_second_factor_identity(PG_FUNCTION_ARGS)
+{
+	Oid			session = GetSessionUserId();
+
+	PG_RETURN_OID(superuser_arg(session) ? invoker_current() : session);
 }

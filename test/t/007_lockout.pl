@@ -94,7 +94,10 @@ ok(defined $first_ok && $first_ok - $until < 1.0,
 	sprintf('the lock ends on time (first login %.2f s after its end)', ($first_ok // 99) - $until));
 
 # --- under attack ----------------------------------------------------------------
-$node->append_conf('postgresql.conf', "vms.lockout_duration = 2s\n");
+# The storm mixes right passwords into the guesses; by default that would
+# hold the lock after the first hit (tested below), so here the hold is off
+# to watch plain locks come and go under attack.
+$node->append_conf('postgresql.conf', "vms.lockout_duration = 2s\nvms.lockout_hold_after_guessing = off\n");
 $node->reload;
 sleep 0.3;
 my $storm_start = $node->safe_psql('vms', 'SELECT now()');
@@ -157,8 +160,31 @@ is($audited, $failed_attempts, "every refused storm attempt has an audit entry (
 like($node->safe_psql('vms', "SELECT host(client_addr) || ' ' || actor FROM vms.audit_log WHERE action = 'login_lockout' AND target = 'alice' LIMIT 1"),
 	qr/^127\.0\.0\.1 alice$/, 'entries name the role and the client address');
 
-$node->append_conf('postgresql.conf', "vms.lockout_duration = 4s\n");
+$node->append_conf('postgresql.conf', "vms.lockout_duration = 4s\nvms.lockout_hold_after_guessing = on\n");
 $node->reload;
+$node->safe_psql('vms', "SELECT vms.unlock_login('alice')");
+sleep 0.3;
+
+# PostgreSQL finishes the SCRAM exchange before the hook can refuse, so a
+# client reading the protocol sees a right password even during a lock.  The
+# right password after as many more wrong ones during the lock holds it.
+login('alice', 'wrong') for 1 .. 3;
+login('alice', "guess$_") for 1 .. 3;
+($ok) = login('alice', $pw{alice});
+ok(!$ok, 'the right password after guessing during a lock is refused');
+is($node->safe_psql('vms', "SELECT locked_until FROM vms.login_lockouts() WHERE role = 'alice'"), 'infinity',
+	'and the lock is now held until an administrator lifts it');
+sleep 4.5;
+($ok) = login('alice', $pw{alice});
+ok(!$ok, 'after the lock time it still holds');
+ok(wait_for_audit($node, "action = 'login_lockout' AND outcome = 'held' AND target = 'alice'"), 'the hold is audited');
+$node->safe_psql('vms', "SELECT vms.unlock_login('alice')");
+# A user who typed it wrong three times and then right too early is refused
+# but not held.
+login('alice', 'wrong') for 1 .. 3;
+login('alice', $pw{alice});
+my (undef, $timed_end) = split /\|/, lock_row('alice');
+ok($timed_end ne 'infinity' && $timed_end < time + 5, 'a user retrying too early is not held');
 $node->safe_psql('vms', "SELECT vms.unlock_login('alice')");
 
 # Configured to, an attempt during a lock starts it again.
@@ -187,10 +213,10 @@ ok(wait_for_audit($node, "target = 'svc' AND action = 'login' AND outcome = 'fai
 	"an exempt role's failures are still audited");
 
 my (undef, $ghost_wrong) = login('ghost', 'x');
-login('ghost', 'x') for 1 .. 2;
-my (undef, $ghost_locked) = login('ghost', 'x');
-is($ghost_locked, $ghost_wrong, 'unknown roles are counted and refused alike (no existence oracle)');
-like(lock_row('ghost'), qr/^0\|\d/, 'an unknown role is locked like a real one');
+login('ghost', 'x') for 1 .. 5;
+my (undef, $ghost_later) = login('ghost', 'x');
+is($ghost_later, $ghost_wrong, 'unknown roles are refused with the message a real role gets');
+is(lock_row('ghost'), '', 'made-up role names take no room in the lockout table');
 
 login('bob', undef) for 1 .. 5;
 ($ok) = login('bob', $pw{bob});
@@ -217,16 +243,17 @@ $node->restart;
 ok(!$ok, 'the lock survives a clean restart');
 is(locked_until_epoch('alice'), $until, 'with the same end');
 
+# After a crashed child the postmaster does not trust shared memory (a
+# half-updated hash could keep it from coming back): the locks start over.
 my $victim = $node->safe_psql('vms', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'");
+my $log_offset = -s $node->logfile;
 kill 'KILL', $victim;
 $node->poll_query_until('vms', 'SELECT true') or die 'server did not come back';
-ok($node->log_contains('restored \d+ login lockout entries'), 'a child crashed and the server reinitialised shared memory');
+ok($node->log_contains('all server processes terminated; reinitializing', $log_offset),
+	'a child crashed and the server reinitialised shared memory');
+is(lock_row('alice'), '', 'a crash restart starts with no locks (documented)');
 ($ok) = login('alice', $pw{alice});
-ok(!$ok, 'the lock survives a crash restart');
-is(locked_until_epoch('alice'), $until, 'with the same end');
-$node->safe_psql('vms', "SELECT vms.unlock_login('alice')");
-($ok) = login('alice', $pw{alice});
-ok($ok, 'unlocked after the restarts');
+ok($ok, 'alice logs in after the crash restart');
 
 # --- scope: address -----------------------------------------------------------------
 $node->append_conf('postgresql.conf', "vms.lockout_scope = 'address'\nvms.lockout_duration = 60s\n");

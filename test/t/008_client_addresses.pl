@@ -53,6 +53,20 @@ SELECT vms.remove_client_address('carol', '127.0.0.0/8');
 ROLLBACK;
 SQL
 is(login('carol'), 'ok', 'a rolled-back removal leaves the rule in force');
+$node->safe_psql('vms', <<'SQL');
+BEGIN;
+SAVEPOINT s;
+SELECT vms.remove_client_address('carol', '127.0.0.0/8');
+ROLLBACK TO SAVEPOINT s;
+SELECT vms.allow_client_address('carol', '192.0.2.0/24');
+COMMIT;
+SQL
+is(login('carol'), 'ok', 'a removal rolled back to a savepoint is not published either');
+is($node->safe_psql('vms', "SELECT string_agg(network::text, ' ' ORDER BY network) FROM vms.client_address_rules WHERE role = 'carol'"),
+	'10.20.0.0/16 127.0.0.0/8 192.0.2.0/24', 'what commits is what the table holds');
+$node->safe_psql('vms', "SELECT vms.remove_client_address('carol', '192.0.2.0/24')");
+my ($pret, $pout, $perr) = $node->psql('vms', "BEGIN; SELECT vms.allow_client_address('carol', '198.51.100.0/24'); PREPARE TRANSACTION 'x';");
+like($perr, qr/cannot PREPARE a transaction that changed client address rules/, 'PREPARE TRANSACTION is refused');
 my $tx = $node->background_psql('vms', on_error_stop => 1);
 $tx->query_safe('BEGIN');
 $tx->query_safe("SELECT vms.remove_client_address('carol', '127.0.0.0/8')");

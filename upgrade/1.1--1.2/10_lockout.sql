@@ -41,7 +41,14 @@ BEGIN
     IF role IS NOT NULL THEN
         PERFORM vms._check_text('role', role, 63);
     END IF;
-    PERFORM vms._require_any('manage_users');
+    -- Lifting a lock takes away the guessing limit of that role: only who may
+    -- manage the role (all it holds) may do it.  Addresses and names that are
+    -- no VMS principal: manage_users.
+    IF role IS NOT NULL AND vms._principal_kind(role) IS NOT NULL THEN
+        PERFORM vms._require_principal_manageable(role);
+    ELSE
+        PERFORM vms._require_any('manage_users');
+    END IF;
     n := vms._unlock(role, pg_catalog.host(client_addr));
     PERFORM vms._audit('unlock_login', NULL, role,
                        pg_catalog.jsonb_build_object('client_addr', pg_catalog.host(client_addr), 'entries', n));

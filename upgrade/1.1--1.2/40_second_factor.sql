@@ -66,6 +66,10 @@ COMMENT ON FUNCTION vms._session_elevated(regrole) IS 'Has the role verified a s
 CREATE FUNCTION vms._second_factor_pending(role regrole)
 RETURNS boolean AS 'MODULE_PATHNAME', 'vms_second_factor_pending' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION vms._second_factor_pending(regrole) IS 'Are the role''s administrative permissions waiting for a second factor?';
+CREATE FUNCTION vms._second_factor_identity()
+RETURNS regrole AS 'MODULE_PATHNAME', 'vms_second_factor_identity' LANGUAGE C STABLE;
+COMMENT ON FUNCTION vms._second_factor_identity() IS
+    'Whose second factor counts in this session: the session user (in a superuser''s session, the role it acts as)';
 CREATE FUNCTION vms.elevated_until()
 RETURNS timestamptz AS 'MODULE_PATHNAME', 'vms_elevated_until' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION vms.elevated_until() IS 'When the current user''s second-factor elevation in this session ends; NULL if not elevated';
@@ -84,6 +88,21 @@ BEGIN
 END
 $$;
 
+-- A second factor belongs to a person: enrolment and verification only as
+-- the login itself, never through SET ROLE (to vms_system_manager, say).
+CREATE FUNCTION vms._require_own_second_factor()
+RETURNS void LANGUAGE plpgsql STABLE SET search_path = pg_catalog, vms, pg_temp AS $$
+BEGIN
+    IF vms._invoker()::oid OPERATOR(pg_catalog.<>) vms._second_factor_identity()::oid
+       OR NOT COALESCE((SELECT r.rolcanlogin FROM pg_catalog.pg_roles r
+                         WHERE r.oid OPERATOR(pg_catalog.=) vms._invoker()::oid), false) THEN
+        PERFORM vms._deny('a second factor belongs to the user who logged in',
+                          'Enrol and verify as yourself, not after SET ROLE.');
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION vms._require_own_second_factor() IS 'Raises unless the caller is the login whose second factor counts';
+
 CREATE FUNCTION vms._totp_enroll()
 RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 DECLARE
@@ -92,6 +111,7 @@ DECLARE
     secret bytea;
     kid bigint;
 BEGIN
+    PERFORM vms._require_own_second_factor();
     SELECT t.confirmed_at INTO confirmed FROM vms.totp_secrets t
      WHERE t.role_name OPERATOR(pg_catalog.=) me FOR UPDATE;
     -- Replacing a confirmed factor needs that factor: a stolen password alone cannot.
@@ -128,6 +148,7 @@ DECLARE
     step bigint;
     until timestamptz;
 BEGIN
+    PERFORM vms._require_own_second_factor();
     IF code IS NULL OR pg_catalog.length(code) OPERATOR(pg_catalog.<>) 6
        OR code OPERATOR(pg_catalog.!~) '^[0-9]{6}$' THEN
         RAISE EXCEPTION 'a second-factor code is 6 digits' USING ERRCODE = 'invalid_parameter_value';
@@ -226,6 +247,7 @@ REVOKE ALL ON vms.second_factor_roles, vms.totp_secrets FROM PUBLIC;
 REVOKE ALL ON FUNCTION vms._totp_code(bytea, timestamptz, integer, text, integer), vms._totp_new_secret(),
                        vms._totp_uri(bytea, text), vms._totp_match(bytea, text, bigint), vms._totp_elevate(regrole),
                        vms._totp_lockout(text, text), vms._session_elevated(regrole), vms._second_factor_pending(regrole),
+                       vms._second_factor_identity(), vms._require_own_second_factor(),
                        vms.elevated_until(), vms._totp_enroll(), vms.totp_enroll(), vms._totp_verify(text),
                        vms.totp_verify(text), vms._totp_reset(text), vms.totp_reset(text),
                        vms._set_second_factor_required(text, boolean), vms.set_second_factor_required(text, boolean)

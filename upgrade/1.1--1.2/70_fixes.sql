@@ -5,6 +5,9 @@
 -- worker and vms.create_partitions(), say) could both pass the existence
 -- check; the second failed with "relation ... already exists" because an
 -- advisory lock does not make a backend read newly committed catalog rows.
+--
+-- vms._covers: reads vms.grants itself, so it must also hold back
+-- administrative permissions while a second factor is pending (1.2).
 ------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION vms._ensure_partition(parent text, from_ts timestamptz, to_ts timestamptz, suffix text)
 RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
@@ -45,3 +48,40 @@ BEGIN
 END
 $$;
 
+
+CREATE OR REPLACE FUNCTION vms._covers(permission text, scope text, camera_id integer, group_id integer,
+                            recorded_window interval, valid_until timestamptz, check_limits boolean)
+RETURNS boolean LANGUAGE plpgsql STABLE SET search_path = pg_catalog, vms, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    inv oid := vms._invoker();
+BEGIN
+    IF vms._is_system_manager(inv::regrole) THEN
+        RETURN true;
+    END IF;
+    -- Administrative permissions wait for a pending second factor here too.
+    IF vms._second_factor_pending(inv::regrole)
+       AND EXISTS (SELECT 1 FROM vms.permissions p
+                    WHERE p.name OPERATOR(pg_catalog.=) permission AND p.administrative) THEN
+        RETURN false;
+    END IF;
+    RETURN EXISTS (
+        SELECT 1 FROM vms.grants g
+         WHERE g.permission OPERATOR(pg_catalog.=) permission
+           AND vms._role_has(inv, g.role)
+           AND g.valid_from OPERATOR(pg_catalog.<=) pg_catalog.now()
+           AND (g.valid_until IS NULL OR g.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())
+           AND (NOT check_limits OR
+                ((g.recorded_window IS NULL OR recorded_window OPERATOR(pg_catalog.<=) g.recorded_window)
+                 AND (g.valid_until IS NULL OR valid_until OPERATOR(pg_catalog.<=) g.valid_until)))
+           AND (g.scope OPERATOR(pg_catalog.=) 'all'
+                OR (scope OPERATOR(pg_catalog.=) 'group' AND g.scope OPERATOR(pg_catalog.=) 'group'
+                    AND g.group_id OPERATOR(pg_catalog.=) group_id)
+                OR (scope OPERATOR(pg_catalog.=) 'camera'
+                    AND ((g.scope OPERATOR(pg_catalog.=) 'camera' AND g.camera_id OPERATOR(pg_catalog.=) camera_id)
+                         OR (g.scope OPERATOR(pg_catalog.=) 'group' AND EXISTS (
+                                SELECT 1 FROM vms.camera_group_members m
+                                 WHERE m.group_id OPERATOR(pg_catalog.=) g.group_id
+                                   AND m.camera_id OPERATOR(pg_catalog.=) camera_id))))));
+END
+$$;
