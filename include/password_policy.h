@@ -18,7 +18,8 @@ extern void password_policy_install_hook(void);
  * verifier that the next CREATE/ALTER ROLE of that role will carry, so that
  * the hook accepts exactly that one pre-hashed value, once.
  */
-extern void password_policy_check_plaintext(const char *username, const char *password);
+extern void password_policy_check_plaintext(const char *username, const char *password,
+											bool check_history);
 extern void password_policy_expect_verifier(const char *username, const char *verifier);
 
 /* Refuse an oversized password with the policy's error. */

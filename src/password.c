@@ -22,11 +22,11 @@
 #include "password_policy.h"
 
 PG_FUNCTION_INFO_V1(vms_password_verifier);
+PG_FUNCTION_INFO_V1(vms_password_reset_verifier);
 PG_FUNCTION_INFO_V1(vms_password_matches);
 
-/* vms._password_verifier(username text, password text) returns text */
-Datum
-vms_password_verifier(PG_FUNCTION_ARGS)
+static Datum
+make_verifier(FunctionCallInfo fcinfo, bool check_history)
 {
 	char	   *username = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *password = text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -37,11 +37,30 @@ vms_password_verifier(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("password must be given in plain text"),
 				 errhint("pg_vms hashes it with SCRAM-SHA-256 itself, after the password policy has checked it.")));
-	password_policy_check_plaintext(username, password);
+	password_policy_check_plaintext(username, password, check_history);
 	verifier = encrypt_password(PASSWORD_TYPE_SCRAM_SHA_256, username, password);
 	explicit_bzero(password, strlen(password));
 	password_policy_expect_verifier(username, verifier);
 	PG_RETURN_TEXT_P(cstring_to_text(verifier));
+}
+
+/* vms._password_verifier(username text, password text) returns text */
+Datum
+vms_password_verifier(PG_FUNCTION_ARGS)
+{
+	return make_verifier(fcinfo, true);
+}
+
+/*
+ * vms._password_reset_verifier(username text, password text) returns text:
+ * the same for an administrator's reset (vms.set_password), without the
+ * history rule, which would tell the administrator whether a guess is one
+ * of the user's recent passwords.
+ */
+Datum
+vms_password_reset_verifier(PG_FUNCTION_ARGS)
+{
+	return make_verifier(fcinfo, false);
 }
 
 /*

@@ -82,6 +82,8 @@ static object_access_hook_type prev_object_access_hook = NULL;
  * created, written when CREATE ROLE has given it an OID.
  */
 static bool check_only = false;
+/* An administrator's reset: the history rule would be a guessing oracle. */
+static bool skip_history = false;
 static char *expected_user = NULL;
 static char *expected_verifier = NULL;
 static char *pending_create_user = NULL;
@@ -591,7 +593,7 @@ rule_cracklib(const char *username, const char *password, Oid roleid, PolicyFail
 static bool
 rule_history(const char *username, const char *password, Oid roleid, PolicyFailure *f)
 {
-	if (pp_history <= 0 || !OidIsValid(roleid))
+	if (pp_history <= 0 || !OidIsValid(roleid) || skip_history)
 		return true;
 	if (!matches_current_password(roleid, username, password) &&
 		!matches_history(username, password))
@@ -780,12 +782,14 @@ vms_check_password(const char *username, const char *shadow_pass,
 }
 
 void
-password_policy_check_plaintext(const char *username, const char *password)
+password_policy_check_plaintext(const char *username, const char *password,
+								bool check_history)
 {
 	password_policy_check_size(password);
 	if (check_password_hook == NULL)
 		return;
 	check_only = true;
+	skip_history = !check_history;
 	PG_TRY();
 	{
 		(*check_password_hook) (username, password, PASSWORD_TYPE_PLAINTEXT, (Datum) 0, true);
@@ -793,6 +797,7 @@ password_policy_check_plaintext(const char *username, const char *password)
 	PG_FINALLY();
 	{
 		check_only = false;
+		skip_history = false;
 	}
 	PG_END_TRY();
 }

@@ -26,6 +26,11 @@ RETURNS boolean AS 'MODULE_PATHNAME', 'vms_password_matches' LANGUAGE C VOLATILE
 COMMENT ON FUNCTION vms._password_matches(text, text) IS
     'Is this the role''s current password?  A wrong guess counts against the login lockout';
 
+CREATE FUNCTION vms._password_reset_verifier(username text, password text)
+RETURNS text AS 'MODULE_PATHNAME', 'vms_password_reset_verifier' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION vms._password_reset_verifier(text, text) IS
+    'vms._password_verifier() for an administrator''s reset: the policy without the history rule';
+
 CREATE FUNCTION vms._password_policy_report(username text, password text)
 RETURNS TABLE (rule text, ok boolean, detail text)
 AS 'MODULE_PATHNAME', 'vms_password_policy_report' LANGUAGE C VOLATILE STRICT;
@@ -99,7 +104,9 @@ BEGIN
         PERFORM vms._deny(pg_catalog.format('only a superuser may set the password of superuser %s', username));
     END IF;
     PERFORM vms._require_principal_manageable(username);
-    EXECUTE pg_catalog.format('ALTER ROLE %I PASSWORD %L', username, vms._password_verifier(username, new_password));
+    -- Without the history rule: it would answer "was this one of the user's
+    -- recent passwords?" to an administrator (docs/password-policy.md).
+    EXECUTE pg_catalog.format('ALTER ROLE %I PASSWORD %L', username, vms._password_reset_verifier(username, new_password));
     PERFORM vms._audit('set_password', NULL, username, NULL);
 EXCEPTION WHEN OTHERS THEN
     PERFORM vms._fail('set_password', NULL, username, SQLSTATE, SQLERRM);
@@ -135,6 +142,7 @@ COMMENT ON FUNCTION vms.check_password(text, text) IS
 REVOKE ALL ON TABLE vms.password_history FROM PUBLIC;
 REVOKE ALL ON SEQUENCE vms.password_history_id_seq FROM PUBLIC;
 REVOKE ALL ON FUNCTION vms._password_matches(text, text), vms._password_policy_report(text, text),
+                       vms._password_reset_verifier(text, text),
                        vms._check_password_arg(text, text),
                        vms._change_password(text, text), vms.change_password(text, text),
                        vms._set_password(text, text), vms.set_password(text, text),
