@@ -1,6 +1,7 @@
 # vms.security_report(): every check is flipped and its row changes.
 use strict;
 use warnings;
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -143,6 +144,23 @@ $node->safe_psql('vms', "SELECT vms.create_role('night_shift')");
 like(row('roles_without_members'), qr/^warn \| 1 VMS roles have no members: night_shift/, 'an empty VMS role: warn');
 $node->safe_psql('vms', "SELECT vms.create_user('owl', 'Lantern-Moss-43!'); SELECT vms.add_member('night_shift', 'owl')");
 is(status('roles_without_members'), 'pass', 'with a member: pass');
+
+# A second factor belongs to the person who logged in: a system manager who
+# has not verified one cannot SET ROLE around it, nor enrol one for the role.
+$node->safe_psql('vms', "SELECT vms.create_user('deputy', 'Basalt-Harbor-45!'); SELECT vms.add_member('vms_system_manager', 'deputy')");
+{
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'psql', '-X', '-A', '-t', '-d', tcp_connstr($node, 'deputy', 'Basalt-Harbor-45!'),
+			'-c', 'SET ROLE vms_system_manager', '-c', "SELECT vms.create_role('deputy_made')" ],
+		'<', \undef, '>', \$out, '2>', \$err);
+	like($err, qr/permission denied: manage_roles is required/, 'SET ROLE vms_system_manager does not skip the second factor');
+	($out, $err) = ('', '');
+	IPC::Run::run([ 'psql', '-X', '-A', '-t', '-d', tcp_connstr($node, 'deputy', 'Basalt-Harbor-45!'),
+			'-c', 'SET ROLE vms_system_manager', '-c', 'SELECT vms.totp_enroll()' ],
+		'<', \undef, '>', \$out, '2>', \$err);
+	like($err, qr/a second factor belongs to the user who logged in/, 'nor enrol a second factor for the role');
+	is($node->safe_psql('vms', "SELECT count(*) FROM pg_roles WHERE rolname = 'deputy_made'"), '0', 'nothing was created');
+}
 
 # Lockout and password policy
 is(status('login_lockout'), 'pass', '3 failures, 30 s: pass');
