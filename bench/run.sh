@@ -111,7 +111,7 @@ set_preload() {
   bash scripts/pgcluster.sh start "$dir" >/dev/null
 }
 declare -a with_runs=() without_runs=()
-for round in 1 2 3; do
+for round in 1 2 3 4 5; do
   set_preload 'pg_cron'
   without_runs+=("$(pgbench_conn -C -S -c 2 -j 2 -T 10 | tps)")
   set_preload 'pg_vms,pg_cron'
@@ -119,6 +119,9 @@ for round in 1 2 3; do
 done
 echo "without pg_vms (pg_cron only): ${without_runs[*]} connections/s"
 echo "with pg_vms preloaded:         ${with_runs[*]} connections/s"
-median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+for i in 0 1 2 3 4; do
+  awk -v w="${with_runs[$i]}" -v o="${without_runs[$i]}" -v r=$((i + 1)) 'BEGIN { printf "round %d with / without: %.3f\n", r, w / o }'
+done
+median() { printf '%s\n' "$@" | sort -g | sed -n 3p; }
 awk -v w="$(median "${with_runs[@]}")" -v o="$(median "${without_runs[@]}")" \
   'BEGIN { printf "median with / without: %.3f  (target at least 0.95)\n", w / o }'

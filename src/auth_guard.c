@@ -242,11 +242,10 @@ auth_guard_shmem_startup(void)
  * the table.  Its attempts still count against the address.
  */
 static int
-lockout_keys(const char *role, const char *address, LockoutKey *keys)
+lockout_keys(const char *role, bool role_exists, const char *address, LockoutKey *keys)
 {
 	int			n = 0;
 	const char *addr = (address && address[0]) ? address : LOCAL_ADDRESS;
-	bool		role_exists = OidIsValid(get_role_oid(role, true));
 
 	memset(keys, 0, sizeof(LockoutKey) * 2);
 	if (role_exists &&
@@ -274,10 +273,10 @@ lockout_keys(const char *role, const char *address, LockoutKey *keys)
 
 /* End of the lock on role/address, or 0 when there is none now. */
 static TimestampTz
-lockout_locked_until(const char *role, const char *address, TimestampTz now)
+lockout_locked_until(const char *role, bool role_exists, const char *address, TimestampTz now)
 {
 	LockoutKey	keys[2];
-	int			n = lockout_keys(role, address, keys);
+	int			n = lockout_keys(role, role_exists, address, keys);
 	TimestampTz until = 0;
 	int			i;
 
@@ -323,11 +322,11 @@ lockout_evict(TimestampTz now)
 
 /* Count one failure; *locked_until is set when the key is or becomes locked. */
 static FailureOutcome
-lockout_fail(const char *role, const char *address, TimestampTz now,
+lockout_fail(const char *role, bool role_exists, const char *address, TimestampTz now,
 			 TimestampTz *locked_until)
 {
 	LockoutKey	keys[2];
-	int			n = lockout_keys(role, address, keys);
+	int			n = lockout_keys(role, role_exists, address, keys);
 	FailureOutcome outcome = FAILURE_COUNTED;
 	int			i;
 
@@ -403,10 +402,10 @@ lockout_fail(const char *role, const char *address, TimestampTz now,
  * administrator lifts it.  Returns true if it did.
  */
 static bool
-lockout_hold(const char *role, const char *address, TimestampTz now)
+lockout_hold(const char *role, bool role_exists, const char *address, TimestampTz now)
 {
 	LockoutKey	keys[2];
-	int			n = lockout_keys(role, address, keys);
+	int			n = lockout_keys(role, role_exists, address, keys);
 	int			i;
 	bool		held = false;
 
@@ -434,10 +433,10 @@ lockout_hold(const char *role, const char *address, TimestampTz now)
  * failures a password sprayer ran up from it against other roles.
  */
 static void
-lockout_clear(const char *role, const char *address, TimestampTz now)
+lockout_clear(const char *role, bool role_exists, const char *address, TimestampTz now)
 {
 	LockoutKey	keys[2];
-	int			n = lockout_keys(role, address, keys);
+	int			n = lockout_keys(role, role_exists, address, keys);
 	int			i;
 	bool		any = false;
 
@@ -615,6 +614,8 @@ auth_guard_hook(Port *port, int status)
 	char		address[AUDIT_ADDR_LEN];
 	TimestampTz now;
 	TimestampTz until;
+	Oid			roleid;
+	bool		role_exists;
 	bool		exempt;
 	bool		counting;
 
@@ -627,6 +628,8 @@ auth_guard_hook(Port *port, int status)
 		return;
 	audit_client_addr(address, sizeof(address));
 	now = GetCurrentTimestamp();
+	roleid = get_role_oid(port->user_name, true);
+	role_exists = OidIsValid(roleid);
 	exempt = role_is_exempt(port->user_name);
 	/*
 	 * Peer authentication (Unix socket, operating-system user) cannot be
@@ -637,25 +640,23 @@ auth_guard_hook(Port *port, int status)
 
 	if (status == STATUS_OK)
 	{
-		Oid			roleid;
 		char		rule_role[NAMEDATALEN];
 
-		if (counting && (until = lockout_locked_until(port->user_name, address, now)) != 0)
+		if (counting && (until = lockout_locked_until(port->user_name, role_exists, address, now)) != 0)
 		{
-			if (lockout_hold(port->user_name, address, now))
+			if (lockout_hold(port->user_name, role_exists, address, now))
 				audit_login(port, address, "login_lockout", "held", "right_password_after_guessing", DT_NOEND);
 			else if (lockout_extend_on_attempt)
 			{
 				TimestampTz ignored;
 
-				(void) lockout_fail(port->user_name, address, now, &ignored);
+				(void) lockout_fail(port->user_name, role_exists, address, now, &ignored);
 			}
 			audit_login(port, address, "login", "denied", "locked", until);
 			refuse_login(port, psprintf("role or address is locked out until %s",
 										timestamptz_to_str(until)));
 		}
-		roleid = get_role_oid(port->user_name, true);
-		if (OidIsValid(roleid) &&
+		if (role_exists &&
 			!client_address_allowed(port, roleid, rule_role, sizeof(rule_role)))
 		{
 			audit_login(port, address, "login", "denied", "client_address", 0);
@@ -663,7 +664,7 @@ auth_guard_hook(Port *port, int status)
 										rule_role));
 		}
 		if (counting)
-			lockout_clear(port->user_name, address, now);
+			lockout_clear(port->user_name, role_exists, address, now);
 		return;
 	}
 
@@ -673,7 +674,7 @@ auth_guard_hook(Port *port, int status)
 		audit_login(port, address, "login", "failed", "bad_credentials", 0);
 		return;
 	}
-	switch (lockout_fail(port->user_name, address, now, &until))
+	switch (lockout_fail(port->user_name, role_exists, address, now, &until))
 	{
 		case FAILURE_WHILE_LOCKED:
 			audit_login(port, address, "login", "denied", "locked", until);
@@ -703,7 +704,7 @@ lockout_is_locked(const char *role, const char *client_addr)
 {
 	if (lockout_threshold == 0 || role_is_exempt(role))
 		return false;
-	return lockout_locked_until(role, client_addr, GetCurrentTimestamp()) != 0;
+	return lockout_locked_until(role, true, client_addr, GetCurrentTimestamp()) != 0;
 }
 
 void
@@ -714,7 +715,7 @@ lockout_note_failure(const char *role, const char *client_addr, const char *sour
 
 	if (lockout_threshold == 0 || role_is_exempt(role) || lockout_table == NULL)
 		return;
-	if (lockout_fail(role, client_addr, GetCurrentTimestamp(), &until) == FAILURE_LOCK_STARTED)
+	if (lockout_fail(role, true, client_addr, GetCurrentTimestamp(), &until) == FAILURE_LOCK_STARTED)
 	{
 		audit_entry_init(&entry, InvalidOid, "login_lockout", "locked");
 		audit_copy_text(entry.actor, role, AUDIT_ACTOR_LEN);
@@ -729,7 +730,7 @@ lockout_note_failure(const char *role, const char *client_addr, const char *sour
 void
 lockout_note_success(const char *role, const char *client_addr)
 {
-	lockout_clear(role, client_addr, GetCurrentTimestamp());
+	lockout_clear(role, true, client_addr, GetCurrentTimestamp());
 }
 
 /* ---- Persistence (postmaster only) ------------------------------------ */
