@@ -43,6 +43,8 @@ SELECT vms.elevated_until() IS NULL AS not_elevated;
 SELECT vms.add_camera('refused');
 \set VERBOSITY terse
 SELECT vms.authorize('view_live', :cam) AS may_view, vms.authorize('manage_cameras', :cam) AS may_manage;
+SELECT cardinality(vms.permitted_cameras('view_live')) > 0 AS lists_viewable,
+       cardinality(vms.permitted_cameras('manage_cameras')) AS manageable_listed;
 SELECT public.expect_error($$ SELECT vms.totp_verify('123456') $$);
 -- Enrolment returns the otpauth URI; the secret is stored encrypted.
 SELECT vms.totp_enroll() ~ '^otpauth://totp/pg_vms:regress_sm\?secret=[A-Z2-7]{32}&issuer=pg_vms&algorithm=SHA1&digits=6&period=30$' AS uri_ok;

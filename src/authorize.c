@@ -660,6 +660,9 @@ vms_permitted_cameras(PG_FUNCTION_ARGS)
 	int			i;
 	ListCell   *lc;
 
+	/* Same answer as vms.authorize() would give camera by camera. */
+	if (suspended(pc, perm))
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(INT4OID));
 	if (pc->allow_all || limits_allow(&pc->all_scope[perm], now, 0, false))
 	{
 		authz_load_all_cameras();
