@@ -484,40 +484,45 @@ role_is_exempt(const char *role)
 	return exempt;
 }
 
-static const char *
-auth_method_label(UserAuth method)
+/*
+ * Per authentication method: its pg_hba.conf name (for the audit entry) and
+ * the message PostgreSQL's auth_failed() gives when it fails, which a
+ * refusal by pg_vms repeats word for word.
+ */
+typedef struct AuthMethodInfo
 {
-	switch (method)
-	{
-		case uaTrust:
-			return "trust";
-		case uaIdent:
-			return "ident";
-		case uaPassword:
-			return "password";
-		case uaMD5:
-			return "md5";
-		case uaSCRAM:
-			return "scram-sha-256";
-		case uaGSS:
-			return "gss";
-		case uaSSPI:
-			return "sspi";
-		case uaPAM:
-			return "pam";
-		case uaBSD:
-			return "bsd";
-		case uaLDAP:
-			return "ldap";
-		case uaCert:
-			return "cert";
-		case uaRADIUS:
-			return "radius";
-		case uaPeer:
-			return "peer";
-		default:
-			return "reject";
-	}
+	const char *label;
+	const char *failure;
+} AuthMethodInfo;
+
+static const AuthMethodInfo auth_methods[] = {
+	[uaReject] = {"reject", gettext_noop("authentication failed for user \"%s\": host rejected")},
+	[uaImplicitReject] = {"reject", gettext_noop("authentication failed for user \"%s\": host rejected")},
+	[uaTrust] = {"trust", gettext_noop("\"trust\" authentication failed for user \"%s\"")},
+	[uaIdent] = {"ident", gettext_noop("Ident authentication failed for user \"%s\"")},
+	[uaPassword] = {"password", gettext_noop("password authentication failed for user \"%s\"")},
+	[uaMD5] = {"md5", gettext_noop("password authentication failed for user \"%s\"")},
+	[uaSCRAM] = {"scram-sha-256", gettext_noop("password authentication failed for user \"%s\"")},
+	[uaGSS] = {"gss", gettext_noop("GSSAPI authentication failed for user \"%s\"")},
+	[uaSSPI] = {"sspi", gettext_noop("SSPI authentication failed for user \"%s\"")},
+	[uaPAM] = {"pam", gettext_noop("PAM authentication failed for user \"%s\"")},
+	[uaBSD] = {"bsd", gettext_noop("BSD authentication failed for user \"%s\"")},
+	[uaLDAP] = {"ldap", gettext_noop("LDAP authentication failed for user \"%s\"")},
+	[uaCert] = {"cert", gettext_noop("certificate authentication failed for user \"%s\"")},
+	[uaRADIUS] = {"radius", gettext_noop("RADIUS authentication failed for user \"%s\"")},
+	[uaPeer] = {"peer", gettext_noop("Peer authentication failed for user \"%s\"")},
+};
+
+static const AuthMethodInfo *
+auth_method_info(UserAuth method)
+{
+	static const AuthMethodInfo unknown = {
+		"unknown", gettext_noop("authentication failed for user \"%s\": invalid authentication method")
+	};
+
+	if ((int) method < 0 || method > USER_AUTH_LAST || auth_methods[method].label == NULL)
+		return &unknown;
+	return &auth_methods[method];
 }
 
 /* Queue an audit entry about a login attempt (no transaction exists yet). */
@@ -537,7 +542,7 @@ audit_login(Port *port, const char *address, const char *action,
 	appendStringInfoString(&details, "{\"database\": ");
 	escape_json(&details, port->database_name ? port->database_name : "");
 	appendStringInfo(&details, ", \"method\": \"%s\"",
-					 port->hba ? auth_method_label(port->hba->auth_method) : "none");
+					 port->hba ? auth_method_info(port->hba->auth_method)->label : "none");
 	if (reason)
 		appendStringInfo(&details, ", \"reason\": \"%s\"", reason);
 	if (locked_until)
@@ -560,51 +565,12 @@ audit_login(Port *port, const char *address, const char *action,
 static void
 refuse_login(Port *port, const char *why)
 {
-	int			code = ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
-	const char *msg;
+	UserAuth	method = port->hba->auth_method;
+	bool		password = method == uaPassword || method == uaMD5 || method == uaSCRAM;
 
-	switch (port->hba->auth_method)
-	{
-		case uaPassword:
-		case uaMD5:
-		case uaSCRAM:
-			msg = gettext_noop("password authentication failed for user \"%s\"");
-			code = ERRCODE_INVALID_PASSWORD;
-			break;
-		case uaTrust:
-			msg = gettext_noop("\"trust\" authentication failed for user \"%s\"");
-			break;
-		case uaIdent:
-			msg = gettext_noop("Ident authentication failed for user \"%s\"");
-			break;
-		case uaGSS:
-			msg = gettext_noop("GSSAPI authentication failed for user \"%s\"");
-			break;
-		case uaSSPI:
-			msg = gettext_noop("SSPI authentication failed for user \"%s\"");
-			break;
-		case uaPAM:
-			msg = gettext_noop("PAM authentication failed for user \"%s\"");
-			break;
-		case uaBSD:
-			msg = gettext_noop("BSD authentication failed for user \"%s\"");
-			break;
-		case uaLDAP:
-			msg = gettext_noop("LDAP authentication failed for user \"%s\"");
-			break;
-		case uaCert:
-			msg = gettext_noop("certificate authentication failed for user \"%s\"");
-			break;
-		case uaRADIUS:
-			msg = gettext_noop("RADIUS authentication failed for user \"%s\"");
-			break;
-		default:
-			msg = gettext_noop("authentication failed for user \"%s\": invalid authentication method");
-			break;
-	}
 	ereport(FATAL,
-			(errcode(code),
-			 errmsg(msg, port->user_name),
+			(errcode(password ? ERRCODE_INVALID_PASSWORD : ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg(auth_method_info(method)->failure, port->user_name),
 			 errdetail_log("pg_vms: %s", why)));
 }
 

@@ -704,13 +704,14 @@ holds_anywhere(PrincipalCache *pc, int perm)
 
 /*
  * vms.has_permission(permission text, scope_all boolean): held now on at
- * least one camera, or (scope_all) through a grant of scope "all".
+ * least one camera, or (scope_all) through a grant of scope "all".  The
+ * same for the API caller: vms._invoker_holds().
  */
-Datum
-vms_holds_permission(PG_FUNCTION_ARGS)
+static Datum
+holds_permission_for(FunctionCallInfo fcinfo, Oid roleid)
 {
 	int			perm = permission_arg(fcinfo, 0);
-	PrincipalCache *pc = authz_principal(GetUserId());
+	PrincipalCache *pc = authz_principal(roleid);
 
 	if (suspended(pc, perm))
 		PG_RETURN_BOOL(false);
@@ -719,6 +720,13 @@ vms_holds_permission(PG_FUNCTION_ARGS)
 					   limits_allow(&pc->all_scope[perm],
 									GetCurrentStatementStartTimestamp(), 0, false));
 	PG_RETURN_BOOL(holds_anywhere(pc, perm));
+}
+
+/* vms.has_permission(permission text, scope_all boolean) */
+Datum
+vms_holds_permission(PG_FUNCTION_ARGS)
+{
+	return holds_permission_for(fcinfo, GetUserId());
 }
 
 /*
@@ -778,17 +786,7 @@ vms_visible_cameras(PG_FUNCTION_ARGS)
 Datum
 vms_invoker_holds_permission(PG_FUNCTION_ARGS)
 {
-	int			perm = permission_arg(fcinfo, 0);
-	bool		need_all = PG_GETARG_BOOL(1);
-	PrincipalCache *pc = authz_principal(invoker_current());
-
-	if (suspended(pc, perm))
-		PG_RETURN_BOOL(false);
-	if (need_all)
-		PG_RETURN_BOOL(pc->allow_all ||
-					   limits_allow(&pc->all_scope[perm],
-									GetCurrentStatementStartTimestamp(), 0, false));
-	PG_RETURN_BOOL(holds_anywhere(pc, perm));
+	return holds_permission_for(fcinfo, invoker_current());
 }
 
 static bool
@@ -819,30 +817,32 @@ PG_FUNCTION_INFO_V1(vms_invoker_holds_on_group);
 /*
  * vms.has_permission_on_group(permission text, group_id integer): through a
  * grant on that camera group, or of scope all (a NULL group: scope all only).
+ * The same for the API caller: vms._invoker_holds_on_group().
  */
-Datum
-vms_holds_on_group(PG_FUNCTION_ARGS)
+static Datum
+holds_on_group_for(FunctionCallInfo fcinfo, Oid roleid)
 {
 	int			perm;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	perm = permission_arg(fcinfo, 0);
-	PG_RETURN_BOOL(holds_on_group(authz_principal(GetUserId()), perm,
+	PG_RETURN_BOOL(holds_on_group(authz_principal(roleid), perm,
 								  PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1)));
+}
+
+/* vms.has_permission_on_group(permission text, group_id integer) */
+Datum
+vms_holds_on_group(PG_FUNCTION_ARGS)
+{
+	return holds_on_group_for(fcinfo, GetUserId());
 }
 
 /* vms._invoker_holds_on_group(permission text, group_id integer) */
 Datum
 vms_invoker_holds_on_group(PG_FUNCTION_ARGS)
 {
-	int			perm;
-
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	perm = permission_arg(fcinfo, 0);
-	PG_RETURN_BOOL(holds_on_group(authz_principal(invoker_current()), perm,
-								  PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1)));
+	return holds_on_group_for(fcinfo, invoker_current());
 }
 
 /*

@@ -9,7 +9,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(vms_node vms_scenario tcp_connstr wait_for_audit random_key);
+our @EXPORT = qw(vms_node vms_cameras vms_scenario tcp_connstr wait_for_audit random_key);
 
 # vms_node(name, database => 'vms', conf => '...', create => 1)
 sub vms_node
@@ -77,15 +77,24 @@ sub tcp_connstr
 
 # Cameras entrance (lobby) and gate (yard); role regress_guards sees the lobby
 # live and 4 hours back; alice holds it, bob holds nothing.
-sub vms_scenario
+# Camera groups lobby and yard with cameras entrance and gate.
+sub vms_cameras
 {
 	my ($node) = @_;
 	$node->safe_psql('vms', <<'SQL');
-SELECT vms.create_partitions();
 SELECT vms.add_camera_group('lobby');
 SELECT vms.add_camera_group('yard');
 SELECT vms.add_camera('entrance', camera_group => 'lobby');
 SELECT vms.add_camera('gate', camera_group => 'yard');
+SQL
+}
+
+sub vms_scenario
+{
+	my ($node) = @_;
+	vms_cameras($node);
+	$node->safe_psql('vms', <<'SQL');
+SELECT vms.create_partitions();
 SELECT vms.create_role('regress_guards');
 SELECT vms.grant_permission('regress_guards', 'view_live', camera_group => 'lobby');
 SELECT vms.grant_permission('regress_guards', 'view_recorded', camera_group => 'lobby', recorded_window => '4 hours');

@@ -148,38 +148,39 @@ is(status('roles_without_members'), 'pass', 'with a member: pass');
 # A second factor belongs to the person who logged in: a system manager who
 # has not verified one cannot SET ROLE around it, nor enrol one for the role.
 $node->safe_psql('vms', "SELECT vms.create_user('deputy', 'Basalt-Harbor-45!'); SELECT vms.add_member('vms_system_manager', 'deputy')");
+# deputy logs in over TCP, SETs ROLE vms_system_manager and runs one statement; stderr.
+sub as_deputy_manager
 {
+	my ($sql) = @_;
 	my ($out, $err) = ('', '');
 	IPC::Run::run([ 'psql', '-X', '-A', '-t', '-d', tcp_connstr($node, 'deputy', 'Basalt-Harbor-45!'),
-			'-c', 'SET ROLE vms_system_manager', '-c', "SELECT vms.create_role('deputy_made')" ],
+			'-c', 'SET ROLE vms_system_manager', '-c', $sql ],
 		'<', \undef, '>', \$out, '2>', \$err);
-	like($err, qr/permission denied: manage_roles is required/, 'SET ROLE vms_system_manager does not skip the second factor');
-	($out, $err) = ('', '');
-	IPC::Run::run([ 'psql', '-X', '-A', '-t', '-d', tcp_connstr($node, 'deputy', 'Basalt-Harbor-45!'),
-			'-c', 'SET ROLE vms_system_manager', '-c', 'SELECT vms.totp_enroll()' ],
-		'<', \undef, '>', \$out, '2>', \$err);
-	like($err, qr/a second factor belongs to the user who logged in/, 'nor enrol a second factor for the role');
-	is($node->safe_psql('vms', "SELECT count(*) FROM pg_roles WHERE rolname = 'deputy_made'"), '0', 'nothing was created');
+	return $err;
 }
+like(as_deputy_manager("SELECT vms.create_role('deputy_made')"), qr/permission denied: manage_roles is required/,
+	'SET ROLE vms_system_manager does not skip the second factor');
+like(as_deputy_manager('SELECT vms.totp_enroll()'), qr/a second factor belongs to the user who logged in/,
+	'nor enrol a second factor for the role');
+is($node->safe_psql('vms', "SELECT count(*) FROM pg_roles WHERE rolname = 'deputy_made'"), '0', 'nothing was created');
 
-# Lockout and password policy
+# Lockout and password policy: each setting moved off its default fails the row.
 is(status('login_lockout'), 'pass', '3 failures, 30 s: pass');
-set('vms.lockout_threshold = 0');
-is(status('login_lockout'), 'fail', 'lockout off: fail');
-set('vms.lockout_threshold = DEFAULT');
-set("vms.lockout_duration = '5s'");
-is(status('login_lockout'), 'fail', 'a 5 s lockout: fail');
-set('vms.lockout_duration = DEFAULT');
 is(status('password_policy'), 'pass', 'default password policy: pass');
-set('vms.password_min_length = 8');
-is(status('password_policy'), 'fail', 'shorter passwords: fail');
-set('vms.password_min_length = DEFAULT');
-set('vms.password_allow_hashed = on');
-is(status('password_policy'), 'fail', 'pre-hashed passwords allowed: fail');
-set('vms.password_allow_hashed = DEFAULT');
-set("vms.password_common_list = ''");
-is(status('password_policy'), 'fail', 'no common-password list: fail');
-set('vms.password_common_list = DEFAULT');
+for my $flip (
+	[ 'login_lockout',   'vms.lockout_threshold = 0',          'lockout off' ],
+	[ 'login_lockout',   "vms.lockout_duration = '5s'",        'a 5 s lockout' ],
+	[ 'password_policy', 'vms.password_min_length = 8',        'shorter passwords' ],
+	[ 'password_policy', 'vms.password_allow_hashed = on',     'pre-hashed passwords allowed' ],
+	[ 'password_policy', "vms.password_common_list = ''",      'no common-password list' ])
+{
+	my ($check, $setting, $what) = @$flip;
+	my ($name) = $setting =~ /^(\S+)/;
+	set($setting);
+	is(status($check), 'fail', "$what: $check fails");
+	set("$name = DEFAULT");
+	is(status($check), 'pass', "$name back to its default: $check passes");
+}
 
 # Other settings
 is(status('master_key'), 'pass', 'master key loaded: pass');

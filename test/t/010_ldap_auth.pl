@@ -32,11 +32,8 @@ my $node = vms_node('ldap_auth', conf => "vms.lockout_threshold = 0\n");
 # Cameras entrance (lobby) and gate (yard); regress_guards watches the lobby.
 # PostgreSQL roles for the directory's users, without passwords: LDAP checks them.
 # carol exists in PostgreSQL only, not in the directory.
+vms_cameras($node);
 $node->safe_psql('vms', <<'SQL');
-SELECT vms.add_camera_group('lobby');
-SELECT vms.add_camera_group('yard');
-SELECT vms.add_camera('entrance', camera_group => 'lobby');
-SELECT vms.add_camera('gate', camera_group => 'yard');
 SELECT vms.create_role('regress_guards');
 SELECT vms.grant_permission('regress_guards', 'view_live', camera_group => 'lobby');
 SELECT vms.create_user('alice');

@@ -45,11 +45,8 @@ my $node;
 
 # VMS roles; a role administrator that is no system manager (manage_roles,
 # view_live everywhere); the sync account; dave is a VMS user made by hand.
+vms_cameras($node);
 $node->safe_psql('vms', <<'SQL');
-SELECT vms.add_camera_group('lobby');
-SELECT vms.add_camera_group('yard');
-SELECT vms.add_camera('entrance', camera_group => 'lobby');
-SELECT vms.add_camera('gate', camera_group => 'yard');
 SELECT vms.create_role('guards');
 SELECT vms.grant_permission('guards', 'view_live', camera_group => 'lobby');
 SELECT vms.create_role('yard_watch');
