@@ -5,11 +5,12 @@ EXTENSION   = pg_vms
 MODULE_big  = pg_vms
 OBJS        = src/pg_vms.o src/audit.o src/audit_queue.o src/audit_chain.o \
               src/audit_worker.o src/authorize.o src/crypto.o src/facex.o src/invoker.o src/keys.o src/log_filter.o src/password.o \
-              src/password_policy.o src/auth_guard.o src/client_address.o src/state_file.o src/totp.o
+              src/password_policy.o src/auth_guard.o src/client_address.o src/state_file.o src/totp.o src/retention.o
 # Released scripts are frozen.  The script of the version under development
 # is assembled from one file per concern in upgrade/<from>--<to>/ (sorted).
-DATA        = pg_vms--1.0.sql pg_vms--1.0--1.1.sql
-DATA_built  = pg_vms--1.1--1.2.sql
+DATA        = pg_vms--1.0.sql pg_vms--1.0--1.1.sql pg_vms--1.1--1.2.sql
+DEV_SCRIPT  = pg_vms--1.2--1.3.sql
+DATA_built  = $(DEV_SCRIPT)
 PG_CPPFLAGS = -I$(srcdir)/include -Wall -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare -Werror
 SHLIB_LINK  = -lcrypto -lcrack
@@ -30,7 +31,7 @@ override with_llvm = no
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-pg_vms--1.1--1.2.sql: $(sort $(wildcard $(srcdir)/upgrade/1.1--1.2/*.sql))
+$(DEV_SCRIPT): $(sort $(wildcard $(srcdir)/upgrade/1.2--1.3/*.sql))
 	cat $^ >$@
 
 # The C tools (tools/Makefile); built by `make test` and `make demo`.

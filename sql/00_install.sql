@@ -32,9 +32,10 @@ $$;
 -- The extension is never trusted and needs a superuser to install.
 SELECT name, version, superuser, trusted FROM pg_available_extension_versions WHERE name = 'pg_vms';
 
--- Built-in roles: NOLOGIN, never superuser.
-SELECT rolname, rolsuper, rolcanlogin, rolcreaterole, rolbypassrls
-  FROM pg_roles WHERE rolname IN ('vms_user', 'vms_system_manager', 'vms_recorder', 'vms_auditor')
+-- Built-in roles: never superuser; NOLOGIN except vms_maintenance, which
+-- pg_cron runs jobs as (LOGIN is its requirement) and which has no password.
+SELECT rolname, rolsuper, rolcanlogin, rolcreaterole, rolbypassrls, rolpassword IS NULL AS no_password
+  FROM pg_authid WHERE rolname IN ('vms_user', 'vms_system_manager', 'vms_recorder', 'vms_auditor', 'vms_maintenance')
  ORDER BY rolname;
 
 -- Tables, partitioned tables and views of the extension.

@@ -30,6 +30,7 @@
 #include "log_filter.h"
 #include "password_policy.h"
 #include "totp.h"
+#include "retention.h"
 
 PG_MODULE_MAGIC;
 
@@ -131,6 +132,7 @@ _PG_init(void)
 	auth_guard_define_settings();
 	client_address_define_settings();
 	totp_define_settings();
+	retention_define_settings();
 
 	MarkGUCPrefixReserved("vms");
 

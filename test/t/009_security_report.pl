@@ -189,7 +189,24 @@ set('log_connections = on');
 is(status('log_connections'), 'pass', 'log_connections on: pass');
 is(status('pg_cron_loaded'), 'pass', 'pg_cron preloaded: pass');
 is(status('audit_queue_overflow'), 'pass', 'no audit queue overflow: pass');
-like(row('retention_cap'), qr/^warn \| this version/, 'retention cap: reported as not yet enforced');
+like(row('retention_cap'), qr/^pass \| vms.max_retention = 30 days$/, 'retention cap of 30 days: pass');
+set("vms.max_retention = '90d'");
+like(row('retention_cap'), qr/^warn \| vms.max_retention = 90 days$/, 'a cap raised past 30 days: warn');
+set('vms.max_retention = DEFAULT');
+is(status('retention_scheduled'), 'warn', 'retention not scheduled: warn');
+$node->safe_psql('vms', "CREATE EXTENSION IF NOT EXISTS pg_cron; SELECT vms.schedule_maintenance('17 * * * *')");
+is(status('retention_scheduled'), 'pass', 'retention scheduled with pg_cron: pass');
+is(status('retention_applied'), 'pass', 'nothing kept past retention: pass');
+$node->safe_psql('vms', q{
+	SELECT vms.set_retention(min(id), '1 day') FROM vms.cameras;
+	SELECT vms._ensure_day_partitions((now() - interval '3 days')::date);
+	INSERT INTO vms.segments (camera_id, start_time, end_time, path, bytes, sha256, recorder)
+	SELECT min(id), now() - interval '3 days', now() - interval '3 days' + interval '6 s', 'old.ts', 1,
+	       sha256('x'), 'nobody' FROM vms.cameras;});
+like(row('retention_applied'), qr/^warn \| 1 cameras keep recordings past their retention/, 'a recording past retention: warn');
+$node->safe_psql('vms', 'SELECT vms.apply_retention()');
+is(status('retention_applied'), 'pass', 'after vms.apply_retention(): pass');
+is(status('storage_integrity'), 'pass', 'no storage check found a mismatch: pass');
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_vms'\n");
 $node->restart;
 is(status('pg_cron_loaded'), 'warn', 'without pg_cron: warn');
