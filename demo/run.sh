@@ -82,6 +82,12 @@ psql_as manager 'Kestrel-Lake-71' -e -c "SELECT kind, role, client_addr, locked_
 psql_as manager 'Kestrel-Lake-71' -e -c "SELECT vms.unlock_login('bob');"
 psql_as bob 'Plover-Dune-75' -At -c "SELECT 'bob is back in: ' || current_user"
 
+say "Retention: 3 hours for every camera, except what an evidence hold keeps"
+psql_su -d vms -q -c "CREATE EXTENSION pg_cron"
+psql_as manager 'Kestrel-Lake-71' -e -f demo/10_retention.sql
+say "The recording server removes the released files and confirms"
+psql_as recorder1 'Heron-Field-72' -e -f demo/11_purge.sql
+
 say "System managers need a second factor (TOTP) for administration"
 psql_su -d vms -q -c "SELECT vms.set_second_factor_required('vms_system_manager', true)"
 psql_as manager 'Kestrel-Lake-71' -e -f demo/08_second_factor.sql >"$dir/enrol.out" 2>&1
