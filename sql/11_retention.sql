@@ -153,6 +153,16 @@ SELECT relrowsecurity AND relforcerowsecurity AS batch_rls, relacl IS NULL AS ba
   FROM pg_class WHERE oid = ('vms.' || (SELECT min(table_name) FROM vms.purge_batches))::regclass;
 -- A second run finds nothing more to do.
 SELECT partitions_retired, rows_deleted, files_queued FROM vms.apply_retention();
+-- A late segment for day -20 (a recorder's backlog) makes the day again; the
+-- next run retires it beside the batch still waiting.
+SET ROLE regress_rec3;
+SELECT vms.register_segment(:a1, ((:'today'::date - 20)::text || ' 15:00:00+00')::timestamptz,
+                            ((:'today'::date - 20)::text || ' 15:00:06+00')::timestamptz, 'late.ts', 1000,
+                            sha256('late')) > 0 AS late_registered;
+RESET ROLE;
+SELECT partitions_retired FROM vms.apply_retention();
+SELECT regexp_replace(table_name, '[0-9]{8}', 'YYYYMMDD') AS batch, day - :'today'::date AS day
+  FROM vms.purge_batches ORDER BY id;
 
 ------------------------------------------------------------------------------
 -- Reports

@@ -125,12 +125,18 @@ CREATE FUNCTION vms._retire_partition(t vms.partitioned_tables, part text, from_
 RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, vms, pg_temp AS $$
 DECLARE
     old text := 'expired_' || part;
+    n integer := 1;
     cols text;
     cond record;
     moved bigint := 0;
     empty boolean;
 BEGIN
     SELECT * INTO cond FROM vms._row_conditions(t);
+    -- A day retired before (a late segment made it again) may still be a batch.
+    WHILE pg_catalog.to_regclass('vms.' || pg_catalog.quote_ident(old)) IS NOT NULL LOOP
+        n := n + 1;
+        old := 'expired_' || part || '_' || n;
+    END LOOP;
     EXECUTE pg_catalog.format('ALTER TABLE vms.%I DETACH PARTITION vms.%I', t.parent, part);
     PERFORM vms._rename_detached(part, old);
     IF move_held THEN
