@@ -71,16 +71,20 @@ BEGIN
     left_over := left_over - n;
     FOR b IN SELECT * FROM vms.purge_batches x ORDER BY x.day LOOP
         EXIT WHEN left_over <= 0;
-        RETURN QUERY EXECUTE pg_catalog.format(
-            'SELECT s.id, s.start_time, s.path, s.bytes, s.sha256 FROM vms.%I s '
-            'WHERE s.camera_id OPERATOR(pg_catalog.=) $1 AND s.recorder OPERATOR(pg_catalog.=) $2 '
-            'ORDER BY s.start_time LIMIT $3', b.table_name) USING camera_id, recorder, left_over;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        left_over := left_over - n;
+        BEGIN
+            RETURN QUERY EXECUTE pg_catalog.format(
+                'SELECT s.id, s.start_time, s.path, s.bytes, s.sha256 FROM vms.%I s '
+                'WHERE s.camera_id OPERATOR(pg_catalog.=) $1 AND s.recorder OPERATOR(pg_catalog.=) $2 '
+                'ORDER BY s.start_time LIMIT $3', b.table_name) USING camera_id, recorder, left_over;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            left_over := left_over - n;
+        EXCEPTION WHEN undefined_table THEN
+            NULL;  -- finished and dropped by a run since the list was read
+        END;
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION vms._released_files(text, integer, integer) IS 'Files released for removal by one recorder for one camera, oldest first';
+COMMENT ON FUNCTION vms._released_files(text, integer, integer) IS 'Files released for removal by one recorder for one camera: the queue, then the batches by day';
 
 CREATE FUNCTION vms._purge_claim(camera_id integer, max_files integer)
 RETURNS TABLE (segment_id bigint, path text, bytes bigint, sha256 bytea)
@@ -106,7 +110,7 @@ CREATE FUNCTION vms.purge_claim(camera_id integer, max_files integer DEFAULT 100
 RETURNS TABLE (segment_id bigint, path text, bytes bigint, sha256 bytea)
 AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION vms.purge_claim(integer, integer) IS
-    'Files of a camera that retention released and this recorder wrote, oldest first: unlink each, then vms.purge_confirm() (recorders only; repeatable)';
+    'Files of a camera that retention released and this recorder wrote (the queue, then whole days): unlink each, then vms.purge_confirm() (recorders only; repeatable)';
 
 CREATE FUNCTION vms._purge_confirm(camera_id integer, segment_ids bigint[])
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
@@ -132,13 +136,17 @@ BEGIN
                RETURNING q.bytes)
     SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(d.bytes), 0) INTO total, gone FROM d;
     FOR b IN SELECT * FROM vms.purge_batches x ORDER BY x.day LOOP
-        EXECUTE pg_catalog.format(
-            'WITH d AS (DELETE FROM vms.%I s WHERE s.camera_id OPERATOR(pg_catalog.=) $1 '
-            'AND s.recorder OPERATOR(pg_catalog.=) $2 AND s.id OPERATOR(pg_catalog.=) ANY ($3) RETURNING s.bytes) '
-            'SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(d.bytes), 0) FROM d', b.table_name)
-            INTO n, nbytes USING camera_id, me, segment_ids;
-        total := total + n;
-        gone := gone + nbytes;
+        BEGIN
+            EXECUTE pg_catalog.format(
+                'WITH d AS (DELETE FROM vms.%I s WHERE s.camera_id OPERATOR(pg_catalog.=) $1 '
+                'AND s.recorder OPERATOR(pg_catalog.=) $2 AND s.id OPERATOR(pg_catalog.=) ANY ($3) RETURNING s.bytes) '
+                'SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(d.bytes), 0) FROM d', b.table_name)
+                INTO n, nbytes USING camera_id, me, segment_ids;
+            total := total + n;
+            gone := gone + nbytes;
+        EXCEPTION WHEN undefined_table THEN
+            NULL;  -- finished and dropped by a run since the list was read
+        END;
     END LOOP;
     PERFORM vms._audit('purge_confirm', camera_id, NULL,
                        pg_catalog.jsonb_build_object('files_confirmed', total, 'bytes', gone,

@@ -30,11 +30,15 @@ BEGIN
     SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(q.bytes), 0) INTO files, bytes
       FROM vms.purge_queue q WHERE q.camera_id OPERATOR(pg_catalog.=) camera_id;
     FOR b IN SELECT x.table_name FROM vms.purge_batches x LOOP
-        EXECUTE pg_catalog.format('SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(s.bytes), 0) FROM vms.%I s '
-                                  'WHERE s.camera_id OPERATOR(pg_catalog.=) $1', b.table_name)
-            INTO n, nb USING camera_id;
-        files := files + n;
-        bytes := bytes + nb;
+        BEGIN
+            EXECUTE pg_catalog.format('SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(s.bytes), 0) FROM vms.%I s '
+                                      'WHERE s.camera_id OPERATOR(pg_catalog.=) $1', b.table_name)
+                INTO n, nb USING camera_id;
+            files := files + n;
+            bytes := bytes + nb;
+        EXCEPTION WHEN undefined_table THEN
+            NULL;  -- finished and dropped since the list was read
+        END;
     END LOOP;
 END
 $$;
