@@ -10,20 +10,23 @@
 ------------------------------------------------------------------------------
 -- Takes ACCESS EXCLUSIVE locks on the given tables (schema vms) without ever
 -- queueing: all or none, retried with NOWAIT until vms.partition_lock_wait.
-CREATE FUNCTION vms._lock_exclusive_nowait(tables text[])
+CREATE FUNCTION vms._lock_nowait(tables text[], mode text DEFAULT 'ACCESS EXCLUSIVE')
 RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog, vms, pg_temp AS $$
 DECLARE
     deadline timestamptz := pg_catalog.clock_timestamp()
                             OPERATOR(pg_catalog.+) vms._setting_int('vms.partition_lock_wait') * '1 ms'::interval;
     rel text;
 BEGIN
+    IF mode NOT IN ('ACCESS EXCLUSIVE', 'SHARE') THEN
+        RAISE EXCEPTION 'lock mode % is not one pg_vms uses', mode USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF pg_catalog.cardinality(tables) IS NULL OR pg_catalog.cardinality(tables) = 0 THEN
         RETURN true;
     END IF;
     LOOP
         BEGIN
             FOREACH rel IN ARRAY tables LOOP
-                EXECUTE pg_catalog.format('LOCK TABLE vms.%I IN ACCESS EXCLUSIVE MODE NOWAIT', rel);
+                EXECUTE pg_catalog.format('LOCK TABLE vms.%I IN %s MODE NOWAIT', rel, mode);
             END LOOP;
             RETURN true;
         EXCEPTION WHEN lock_not_available THEN
@@ -37,8 +40,8 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION vms._lock_exclusive_nowait(text[]) IS
-    'Locks tables exclusively without queueing (NOWAIT, retried until vms.partition_lock_wait); all or none';
+COMMENT ON FUNCTION vms._lock_nowait(text[], text) IS
+    'Locks tables without queueing (NOWAIT, retried until vms.partition_lock_wait); all or none';
 
 CREATE OR REPLACE FUNCTION vms._ensure_partition(parent text, from_ts timestamptz, to_ts timestamptz, suffix text)
 RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
@@ -60,7 +63,7 @@ BEGIN
     -- reads both.  Only a parent busy for all of vms.partition_lock_wait is
     -- waited for.  A relation lock also makes this backend read the catalog
     -- changes the previous holder committed, so the check below sees its table.
-    IF NOT vms._lock_exclusive_nowait(ARRAY[parent]) THEN
+    IF NOT vms._lock_nowait(ARRAY[parent]) THEN
         EXECUTE pg_catalog.format('LOCK TABLE vms.%I IN ACCESS EXCLUSIVE MODE', parent);
     END IF;
     IF pg_catalog.to_regclass(pg_catalog.format('vms.%I', part)) IS NOT NULL THEN
@@ -84,4 +87,4 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION vms._lock_exclusive_nowait(text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vms._lock_nowait(text[], text) FROM PUBLIC;

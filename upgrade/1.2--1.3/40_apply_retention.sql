@@ -247,6 +247,13 @@ BEGIN
         RAISE NOTICE 'vms.apply_retention() is already running in another session; nothing done';
         RETURN;
     END IF;
+    -- No hold may be placed or released while this run decides what goes:
+    -- the holds read below stay true until it commits.
+    IF NOT vms._lock_nowait(ARRAY['evidence_holds'], 'SHARE') THEN
+        RAISE NOTICE 'evidence holds are being changed in an open transaction; retention waits for the next run';
+        partitions_deferred := 1;
+        RETURN;
+    END IF;
 
     -- Holds that ended by their expiry since the last run: audited once.
     FOR h IN UPDATE vms.evidence_holds x SET expiry_recorded_at = pg_catalog.now()
@@ -346,7 +353,7 @@ BEGIN
         lock_list := '{audit_log}'::text[] || COALESCE(lock_list, '{}');
     END IF;
     lock_list := lock_list || ret_part || audit_parts;
-    IF vms._lock_exclusive_nowait(lock_list) THEN
+    IF vms._lock_nowait(lock_list) THEN
         FOR i IN 1 .. COALESCE(pg_catalog.cardinality(ret_part), 0) LOOP
             SELECT * INTO t FROM vms.partitioned_tables x WHERE x.parent OPERATOR(pg_catalog.=) ret_parent[i];
             -- Under the lock nothing changes any more; a row may have come meanwhile.
