@@ -33,6 +33,10 @@
 #include <ldap.h>
 #include <libpq-fe.h>
 
+#include "buf.h"
+#include "pgutil.h"
+#include "utf8.h"
+
 #define PROGNAME "vms-ldap-sync"
 #define PROGVERSION "1.2"
 
@@ -65,15 +69,6 @@ typedef struct Options
 	int			timeout;
 } Options;
 
-/* A growing string; oom is sticky so that callers check once. */
-typedef struct Buf
-{
-	char	   *data;
-	size_t		len;
-	size_t		cap;
-	int			oom;
-} Buf;
-
 typedef struct Counts
 {
 	int			groups_mapped;
@@ -97,38 +92,6 @@ complain(const char *fmt,...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-}
-
-static void
-buf_add(Buf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap)
-	{
-		size_t		cap = b->cap ? b->cap : 1024;
-		char	   *p;
-
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		p = realloc(b->data, cap);
-		if (p == NULL)
-		{
-			b->oom = 1;
-			return;
-		}
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-static void
-buf_puts(Buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
 }
 
 /* A JSON string (RFC 8259): quotes, backslashes and control characters escaped. */
@@ -168,38 +131,12 @@ valid_utf8(const char *s, size_t len)
 
 	while (i < len)
 	{
-		unsigned char c = p[i];
-		size_t		n;
-		unsigned int cp;
-		size_t		k;
+		/* utf8_len() passes a NUL byte; text in the database cannot hold it. */
+		size_t		n = p[i] ? utf8_len(p + i, len - i) : 0;
 
-		if (c < 0x80)
-		{
-			if (c == 0)
-				return 0;
-			i++;
-			continue;
-		}
-		else if ((c & 0xe0) == 0xc0)
-			n = 1, cp = c & 0x1f;
-		else if ((c & 0xf0) == 0xe0)
-			n = 2, cp = c & 0x0f;
-		else if ((c & 0xf8) == 0xf0)
-			n = 3, cp = c & 0x07;
-		else
+		if (n == 0)
 			return 0;
-		if (i + n >= len)
-			return 0;
-		for (k = 1; k <= n; k++)
-		{
-			if ((p[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-			cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += n + 1;
+		i += n;
 	}
 	return 1;
 }
@@ -650,14 +587,11 @@ main(int argc, char **argv)
 	Buf			json = {NULL, 0, 0, 0};
 	Buf			group = {NULL, 0, 0, 0};
 	char		password[MAX_PASSWORD];
-	const char *keywords[3];
-	const char *values[3];
 	const char *params[2];
 	PGconn	   *conn = NULL;
 	PGresult   *res = NULL;
 	LDAP	   *ld = NULL;
 	int			status = EXIT_DONE;
-	int			nkeys = 0;
 	int			c;
 	int			i;
 
@@ -774,16 +708,7 @@ main(int argc, char **argv)
 	}
 
 	/* The mapped groups. */
-	if (o.dbname != NULL)
-	{
-		keywords[nkeys] = "dbname";
-		values[nkeys++] = o.dbname;
-	}
-	keywords[nkeys] = "fallback_application_name";
-	values[nkeys++] = PROGNAME;
-	keywords[nkeys] = NULL;
-	values[nkeys] = NULL;
-	conn = PQconnectdbParams(keywords, values, 1);
+	conn = pgutil_connect(o.dbname, NULL, PROGNAME);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
 		complain("could not connect to the database: %s", conn ? PQerrorMessage(conn) : "out of memory");

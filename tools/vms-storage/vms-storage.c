@@ -44,6 +44,10 @@
 #include <libpq-fe.h>
 #include <openssl/evp.h>
 
+#include "buf.h"
+#include "pgutil.h"
+#include "utf8.h"
+
 #define PROGNAME "vms-storage"
 #define PROGVERSION "1.3"
 
@@ -79,15 +83,6 @@ typedef struct Options
 	int			repair;
 	int			quiet;
 } Options;
-
-/* A growing string; oom is sticky so that callers check once. */
-typedef struct Buf
-{
-	char	   *data;
-	size_t		len;
-	size_t		cap;
-	int			oom;
-} Buf;
 
 typedef struct IdList
 {
@@ -184,38 +179,6 @@ complain_result(const char *what, const PGresult *res, const PGconn *conn)
 				 hint ? " HINT: " : "", hint ? hint : "");
 }
 
-static void
-buf_add(Buf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap)
-	{
-		size_t		cap = b->cap ? b->cap : 1024;
-		char	   *p;
-
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		p = realloc(b->data, cap);
-		if (p == NULL)
-		{
-			b->oom = 1;
-			return;
-		}
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-static void
-buf_puts(Buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
 static int
 idlist_add(IdList *l, long long id)
 {
@@ -299,39 +262,6 @@ static int
 cmp_str_desc(const void *a, const void *b)
 {
 	return -cmp_str(a, b);
-}
-
-/* The length of the well-formed UTF-8 sequence at p (at most left bytes), or 0. */
-static size_t
-utf8_len(const unsigned char *p, size_t left)
-{
-	unsigned int cp;
-	size_t		n;
-	size_t		k;
-
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xe0) == 0xc0)
-		n = 1;
-	else if ((p[0] & 0xf0) == 0xe0)
-		n = 2;
-	else if ((p[0] & 0xf8) == 0xf0)
-		n = 3;
-	else
-		return 0;
-	cp = p[0] & (0x3f >> n);
-	if (n >= left)
-		return 0;
-	for (k = 1; k <= n; k++)
-	{
-		if ((p[k] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[k] & 0x3f);
-	}
-	if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n + 1;
 }
 
 /*
@@ -1517,8 +1447,6 @@ main(int argc, char **argv)
 	};
 	Options		o;
 	struct sigaction sa;
-	const char *keywords[4];
-	const char *values[4];
 	PGconn	   *conn = NULL;
 	PGresult   *res = NULL;
 	unsigned char *hashbuf = NULL;
@@ -1527,7 +1455,6 @@ main(int argc, char **argv)
 	int			rootfd = -1;
 	int			status = EXIT_CLEAN;
 	int			purge;
-	int			nkeys = 0;
 	int			c;
 	int			i;
 	int			j;
@@ -1671,18 +1598,7 @@ main(int argc, char **argv)
 		goto cleanup;
 	}
 
-	if (o.dbname != NULL)
-	{
-		keywords[nkeys] = "dbname";
-		values[nkeys++] = o.dbname;
-	}
-	keywords[nkeys] = "client_encoding";
-	values[nkeys++] = "UTF8";
-	keywords[nkeys] = "fallback_application_name";
-	values[nkeys++] = PROGNAME;
-	keywords[nkeys] = NULL;
-	values[nkeys] = NULL;
-	conn = PQconnectdbParams(keywords, values, 1);
+	conn = pgutil_connect(o.dbname, "UTF8", PROGNAME);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
 		complain("could not connect to the database: %s", conn ? PQerrorMessage(conn) : "out of memory");
