@@ -58,7 +58,7 @@ SELECT has_schema_privilege('public', 'vms', 'USAGE') AS public_usage;
 -- Every SECURITY DEFINER function pins search_path with pg_temp last: expect none listed.
 SELECT p.oid::regprocedure FROM pg_proc p
  WHERE p.pronamespace = 'vms'::regnamespace AND p.prosecdef
-   AND p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, vms, pg_temp'];
+   AND NOT COALESCE(p.proconfig[1] = 'search_path=pg_catalog, vms, pg_temp', false);
 
 -- Internal functions (leading underscore) are not executable by VMS users,
 -- except the two helpers the RLS policies call.

@@ -151,6 +151,14 @@ SELECT regexp_replace(expect_error('SELECT count(*) FROM vms.' || :'batch'), '[0
 RESET ROLE;
 SELECT relrowsecurity AND relforcerowsecurity AS batch_rls, relacl IS NULL AS batch_no_grants
   FROM pg_class WHERE oid = ('vms.' || (SELECT min(table_name) FROM vms.purge_batches))::regclass;
+-- Retention reads the holds at READ COMMITTED only, and its time arithmetic
+-- is in UTC whatever the caller's TimeZone (a crafted zone could otherwise
+-- shrink a day).
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT expect_error('SELECT vms.apply_retention()') AS repeatable_read;
+ROLLBACK;
+SELECT p.proname, 'TimeZone=UTC' = ANY (p.proconfig) AS utc FROM pg_proc p
+ WHERE p.proname IN ('_apply_retention', '_retention_report', '_security_report') ORDER BY 1;
 -- A second run finds nothing more to do.
 SELECT partitions_retired, rows_deleted, files_queued FROM vms.apply_retention();
 -- A late segment for day -20 (a recorder's backlog) makes the day again; the
@@ -180,6 +188,11 @@ RESET ROLE;
 ------------------------------------------------------------------------------
 -- The recorder removes the files and confirms (what vms-storage purge does)
 ------------------------------------------------------------------------------
+-- A hold placed after the release still keeps the file: the claim leaves
+-- out day -5 11:00 of arch-1 (released row by row above).
+SET ROLE regress_archivist;
+SELECT vms.place_hold(:a1, ((:'today'::date - 5)::text || ' 11:00:00+00')::timestamptz,
+                      ((:'today'::date - 5)::text || ' 11:00:03+00')::timestamptz, 'case 9: late request') AS hold_late \gset
 SET ROLE regress_rec3;
 SELECT count(*) AS claimed, sum(bytes) AS bytes FROM vms.purge_claim(:a1);
 SELECT count(*) AS claimed_a2 FROM vms.purge_claim(:a2);
@@ -188,6 +201,13 @@ SELECT expect_error(format('SELECT vms.purge_claim(%s, 0)', :a1)) AS bad_limit;
 SELECT vms.purge_confirm(:a1, ARRAY(SELECT segment_id FROM vms.purge_claim(:a1))) AS confirmed;
 SELECT vms.purge_confirm(:a1, ARRAY(SELECT id FROM vms.segments WHERE camera_id = :a1)) AS live_rows_not_confirmable;
 SELECT count(*) AS left_to_remove FROM vms.purge_claim(:a1);
+RESET ROLE;
+SELECT count(*) AS still_queued_under_hold FROM vms.purge_queue WHERE camera_id = :a1;
+SET ROLE regress_archivist;
+SELECT vms.release_hold(:hold_late, 'request withdrawn');
+SET ROLE regress_rec3;
+SELECT count(*) AS claimable_again FROM vms.purge_claim(:a1);
+SELECT vms.purge_confirm(:a1, ARRAY(SELECT segment_id FROM vms.purge_claim(:a1))) AS confirmed_after_release;
 SELECT vms.purge_confirm(:a1, '{1,2,3}') AS confirming_again_is_harmless;
 SET ROLE regress_alice;
 SELECT expect_error(format('SELECT * FROM vms.purge_claim(%s)', :a1)) AS alice_claims;
@@ -239,6 +259,12 @@ SET ROLE regress_rec3;
 SELECT count(*) AS manifest, bool_and(state = 'recorded') AS all_recorded FROM vms.storage_manifest(:a2);
 SELECT vms.storage_check_report(:a2, 2, true, '{2/stray.ts}', '{}', ARRAY[:a2_seg]::bigint[]) > 0 AS reported;
 SELECT expect_error(format('SELECT vms.storage_check_report(%s, 1, true, ''{}'', ''{1}'', ''{}'')', :a2)) AS not_its_segment;
+RESET ROLE;
+-- Another recorder cannot report on (or clear the findings of) this camera.
+SET ROLE regress_rec;
+SELECT expect_error(format('SELECT vms.storage_check_report(%s, 0, false, ''{}'', ''{}'', ''{}'')', :a2)) AS other_recorder;
+SELECT expect_error('SELECT vms.storage_check_report(999999, 0, false, ''{}'', ''{}'', ''{}'')') AS unknown_camera;
+SET ROLE regress_rec3;
 SELECT expect_error(format('SELECT vms.storage_forget_missing(%s, ARRAY[%s::bigint])', :a2, :a2_seg)) AS not_reported_missing;
 RESET ROLE;
 SELECT camera_name, files_checked, hashes_verified, orphans, missing, mismatched

@@ -13,6 +13,7 @@ CREATE TABLE vms.purge_queue (
     camera_id   integer NOT NULL,
     recorder    text NOT NULL,
     start_time  timestamptz NOT NULL,
+    end_time    timestamptz,
     path        text NOT NULL,
     bytes       bigint NOT NULL,
     sha256      bytea NOT NULL,
@@ -63,9 +64,19 @@ DECLARE
     b record;
     left_over integer := max_files;
     n integer;
+    hfrom timestamptz[];
+    hto timestamptz[];
 BEGIN
+    -- A hold placed after the release keeps the file (its index row is gone;
+    -- the file stays until the hold ends).
+    SELECT pg_catalog.array_agg(h.from_time), pg_catalog.array_agg(h.to_time) INTO hfrom, hto
+      FROM vms.active_holds h WHERE h.camera_id OPERATOR(pg_catalog.=) camera_id;
     RETURN QUERY SELECT q.segment_id, q.start_time, q.path, q.bytes, q.sha256 FROM vms.purge_queue q
                   WHERE q.recorder OPERATOR(pg_catalog.=) recorder AND q.camera_id OPERATOR(pg_catalog.=) camera_id
+                    AND NOT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest(hfrom), pg_catalog.unnest(hto)) h(f, t)
+                                     WHERE q.start_time OPERATOR(pg_catalog.<) h.t
+                                       AND COALESCE(q.end_time, q.start_time OPERATOR(pg_catalog.+) '24:00:00'::interval)
+                                           OPERATOR(pg_catalog.>=) h.f)
                   ORDER BY q.start_time LIMIT left_over;
     GET DIAGNOSTICS n = ROW_COUNT;
     left_over := left_over - n;
@@ -75,7 +86,9 @@ BEGIN
             RETURN QUERY EXECUTE pg_catalog.format(
                 'SELECT s.id, s.start_time, s.path, s.bytes, s.sha256 FROM vms.%I s '
                 'WHERE s.camera_id OPERATOR(pg_catalog.=) $1 AND s.recorder OPERATOR(pg_catalog.=) $2 '
-                'ORDER BY s.start_time LIMIT $3', b.table_name) USING camera_id, recorder, left_over;
+                '  AND NOT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($4::timestamptz[]), pg_catalog.unnest($5::timestamptz[])) h(f, t) '
+                '                   WHERE s.start_time OPERATOR(pg_catalog.<) h.t AND s.end_time OPERATOR(pg_catalog.>=) h.f) '
+                'ORDER BY s.start_time LIMIT $3', b.table_name) USING camera_id, recorder, left_over, hfrom, hto;
             GET DIAGNOSTICS n = ROW_COUNT;
             left_over := left_over - n;
         EXCEPTION WHEN undefined_table THEN

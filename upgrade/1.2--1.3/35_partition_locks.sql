@@ -17,7 +17,7 @@ DECLARE
                             OPERATOR(pg_catalog.+) vms._setting_int('vms.partition_lock_wait') * '1 ms'::interval;
     rel text;
 BEGIN
-    IF mode NOT IN ('ACCESS EXCLUSIVE', 'SHARE') THEN
+    IF mode NOT IN ('ACCESS EXCLUSIVE', 'SHARE ROW EXCLUSIVE', 'SHARE') THEN
         RAISE EXCEPTION 'lock mode % is not one pg_vms uses', mode USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF pg_catalog.cardinality(tables) IS NULL OR pg_catalog.cardinality(tables) = 0 THEN

@@ -28,10 +28,10 @@ ALTER TABLE vms.partitioned_tables
 COMMENT ON COLUMN vms.partitioned_tables.retention IS 'Whose retention applies: the row''s camera, or vms.audit_retention';
 COMMENT ON COLUMN vms.partitioned_tables.start_column IS 'Partition key: when the row''s time span starts';
 COMMENT ON COLUMN vms.partitioned_tables.end_column IS 'When the row''s time span ends (expiry is measured from here)';
-COMMENT ON COLUMN vms.partitioned_tables.max_span IS 'Longest span a row may have (end - start), so expiry can use the key''s index';
+COMMENT ON COLUMN vms.partitioned_tables.max_span IS 'Longest span a row may have (end - start), so expiry can use the key''s index; in hours, not days (a day depends on TimeZone)';
 COMMENT ON COLUMN vms.partitioned_tables.files IS 'Rows name files on a recorder, which must be queued for removal';
 UPDATE vms.partitioned_tables SET retention = 'camera', start_column = 'start_time', end_column = 'end_time',
-       max_span = '1 day', files = true WHERE parent = 'segments';
+       max_span = '24:00:00', files = true WHERE parent = 'segments';
 UPDATE vms.partitioned_tables SET retention = 'camera', start_column = 'event_time', end_column = 'event_time'
  WHERE parent IN ('events', 'face_events');
 UPDATE vms.partitioned_tables SET retention = 'audit', start_column = 'sealed_at', end_column = 'sealed_at'
@@ -41,15 +41,16 @@ UPDATE vms.partitioned_tables SET retention = 'audit', start_column = 'sealed_at
 CREATE FUNCTION vms._time_partitions(parent text)
 RETURNS TABLE (partition_name text, from_ts timestamptz, to_ts timestamptz)
 LANGUAGE sql STABLE SET search_path = pg_catalog, vms, pg_temp AS $$
-    SELECT c.relname::text, x.first, x.first OPERATOR(pg_catalog.+) t.step
+    -- Bounds from dates, as the partitions were made: independent of TimeZone.
+    SELECT c.relname::text, (x.first::text || ' 00:00:00+00')::timestamptz,
+           ((x.first OPERATOR(pg_catalog.+) t.step)::date::text || ' 00:00:00+00')::timestamptz
       FROM vms.partitioned_tables p
       JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) pg_catalog.to_regclass('vms.' || pg_catalog.quote_ident(p.parent))
       JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
       CROSS JOIN LATERAL (SELECT CASE p.period WHEN 'day' THEN '1 day'::interval ELSE '1 month'::interval END AS step,
                                  CASE p.period WHEN 'day' THEN 'YYYYMMDD' ELSE 'YYYYMM' END AS fmt,
                                  CASE p.period WHEN 'day' THEN 8 ELSE 6 END AS digits) t
-      CROSS JOIN LATERAL (SELECT (pg_catalog.to_date(pg_catalog.right(c.relname::text, t.digits), t.fmt)::text
-                                  || ' 00:00:00+00')::timestamptz AS first) x
+      CROSS JOIN LATERAL (SELECT pg_catalog.to_date(pg_catalog.right(c.relname::text, t.digits), t.fmt) AS first) x
      WHERE p.parent OPERATOR(pg_catalog.=) $1
        AND c.relname::text OPERATOR(pg_catalog.~) ('^' || p.parent || '_p[0-9]{' || t.digits || '}$')
      ORDER BY 2;
@@ -116,6 +117,38 @@ $$;
 COMMENT ON FUNCTION vms._partition_keeps(vms.partitioned_tables, text, integer[], timestamptz[], integer[], timestamptz[], timestamptz[]) IS
     'Whether a daily partition still holds unexpired or held rows';
 
+-- The row path on one daily partition: delete the expired rows no hold
+-- covers; queue the files of segments in the same statement.
+CREATE FUNCTION vms._expire_rows(t vms.partitioned_tables, part text, cams integer[], cuts timestamptz[],
+                                 hcams integer[], hfrom timestamptz[], hto timestamptz[],
+                                 OUT rows bigint, OUT files bigint, OUT bytes bigint)
+RETURNS record LANGUAGE plpgsql SET search_path = pg_catalog, vms, pg_temp AS $$
+DECLARE
+    cond record;
+BEGIN
+    SELECT * INTO cond FROM vms._row_conditions(t);
+    files := 0;
+    bytes := 0;
+    IF t.files THEN
+        EXECUTE pg_catalog.format(
+            'WITH gone AS (DELETE FROM vms.%1$I s WHERE %2$s AND NOT %3$s '
+            '              RETURNING s.id, s.camera_id, s.recorder, s.start_time, s.end_time, s.path, s.bytes, s.sha256), '
+            '     q AS (INSERT INTO vms.purge_queue (segment_id, camera_id, recorder, start_time, end_time, path, bytes, sha256) '
+            '           SELECT * FROM gone RETURNING bytes) '
+            'SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(q.bytes), 0) FROM q',
+            part, cond.expired, cond.held)
+            INTO files, bytes USING cams, cuts, hcams, hfrom, hto;
+        rows := files;
+    ELSE
+        EXECUTE pg_catalog.format('DELETE FROM vms.%1$I s WHERE %2$s AND NOT %3$s', part, cond.expired, cond.held)
+            USING cams, cuts, hcams, hfrom, hto;
+        GET DIAGNOSTICS rows = ROW_COUNT;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION vms._expire_rows(vms.partitioned_tables, text, integer[], timestamptz[], integer[], timestamptz[], timestamptz[]) IS
+    'Deletes the expired, unheld rows of one daily partition and queues their files';
+
 -- Retires a daily partition whose rows have all expired (the caller holds the
 -- locks): detach it; move held rows into a fresh partition of the same day;
 -- queue the files (the detached table becomes a purge batch) or drop it.
@@ -174,6 +207,8 @@ COMMENT ON FUNCTION vms._retire_partition(vms.partitioned_tables, text, timestam
 CREATE FUNCTION vms._audit_partition_end(part text, anchor_seq bigint, anchor_hash bytea,
                                          OUT last_seq bigint, OUT last_hash bytea, OUT entries bigint, OUT problem text)
 RETURNS record LANGUAGE plpgsql STABLE SET search_path = pg_catalog, vms, pg_temp AS $$
+DECLARE
+    nxt vms.audit_log;
 BEGIN
     EXECUTE pg_catalog.format(
         'SELECT pg_catalog.min(x.seq) FILTER (WHERE NOT x.ok) FROM ('
@@ -192,6 +227,19 @@ BEGIN
                               'ORDER BY e.seq DESC LIMIT 1', part)
         INTO last_seq, last_hash, entries;
     entries := COALESCE(entries, 0);
+    IF last_seq IS NULL THEN
+        RETURN;
+    END IF;
+    -- Entries cut from the end of the month would not show inside it: the
+    -- next entry must chain from its last one.
+    SELECT * INTO nxt FROM vms.audit_log l WHERE l.seq OPERATOR(pg_catalog.=) last_seq + 1;
+    IF NOT FOUND OR nxt.hash OPERATOR(pg_catalog.<>) vms.audit_hash(last_hash, nxt.seq, nxt.sealed_at, nxt.logged_at,
+            nxt.actor, nxt.session_user_name, nxt.client_addr, nxt.action, nxt.camera_id, nxt.target, nxt.outcome, nxt.details) THEN
+        problem := pg_catalog.format('entry %s, after the month''s last entry %s, is missing or does not chain from it',
+                                     last_seq + 1, last_seq);
+        last_seq := NULL;
+        last_hash := NULL;
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION vms._audit_partition_end(text, bigint, bytea) IS
@@ -200,7 +248,8 @@ COMMENT ON FUNCTION vms._audit_partition_end(text, bigint, bytea) IS
 CREATE FUNCTION vms._apply_retention(OUT partitions_retired integer, OUT rows_deleted bigint, OUT files_queued bigint,
                                      OUT bytes_queued bigint, OUT held_rows_kept bigint, OUT audit_partitions_dropped integer,
                                      OUT partitions_deferred integer, OUT purge_batches_finished integer)
-RETURNS record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
+RETURNS record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp
+SET TimeZone = 'UTC' AS $$
 DECLARE
     cams integer[];
     cuts timestamptz[];
@@ -213,6 +262,9 @@ DECLARE
     h record;
     keeps record;
     cond record;
+    gone record;
+    par text;
+    locked boolean;
     still boolean;
     n bigint;
     nbytes bigint;
@@ -242,17 +294,25 @@ BEGIN
     END IF;
     partitions_retired := 0; rows_deleted := 0; files_queued := 0; bytes_queued := 0; held_rows_kept := 0;
     audit_partitions_dropped := 0; partitions_deferred := 0; purge_batches_finished := 0;
-    -- One run at a time (pg_cron and a manual call, say); a second returns at once.
-    IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('pg_vms retention')) THEN
-        RAISE NOTICE 'vms.apply_retention() is already running in another session; nothing done';
-        RETURN;
+    -- Each statement must see the holds as they are once locked below.
+    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+        RAISE EXCEPTION 'vms.apply_retention() runs only at READ COMMITTED isolation'
+            USING ERRCODE = 'invalid_transaction_state',
+                  HINT = 'A snapshot taken before the run would not see holds placed since.';
+    END IF;
+    -- One run at a time (pg_cron and a manual call, say).  The lock is on a
+    -- table only the owner may lock, so no user can hold retention off.
+    IF NOT vms._lock_nowait(ARRAY['purge_batches'], 'SHARE ROW EXCLUSIVE') THEN
+        RAISE EXCEPTION 'vms.apply_retention() is already running in another session'
+            USING ERRCODE = 'lock_not_available';
     END IF;
     -- No hold may be placed or released while this run decides what goes:
-    -- the holds read below stay true until it commits.
+    -- the holds read below stay true until it commits.  A hold change left
+    -- open in a transaction fails the run, visibly (pg_cron's run log, audit).
     IF NOT vms._lock_nowait(ARRAY['evidence_holds'], 'SHARE') THEN
-        RAISE NOTICE 'evidence holds are being changed in an open transaction; retention waits for the next run';
-        partitions_deferred := 1;
-        RETURN;
+        RAISE EXCEPTION 'evidence holds are being changed in a transaction that stays open'
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'pg_stat_activity shows the session; retention runs again on its next schedule.';
     END IF;
 
     -- Holds that ended by their expiry since the last run: audited once.
@@ -303,23 +363,10 @@ BEGIN
                     CONTINUE;
                 END IF;
             END IF;
-            IF t.files THEN
-                EXECUTE pg_catalog.format(
-                    'WITH gone AS (DELETE FROM vms.%1$I s WHERE %2$s AND NOT %3$s '
-                    '              RETURNING s.id, s.camera_id, s.recorder, s.start_time, s.path, s.bytes, s.sha256), '
-                    '     q AS (INSERT INTO vms.purge_queue (segment_id, camera_id, recorder, start_time, path, bytes, sha256) '
-                    '           SELECT * FROM gone RETURNING bytes) '
-                    'SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(q.bytes), 0) FROM q',
-                    p.partition_name, cond.expired, cond.held)
-                    INTO n, nbytes USING cams, cuts, hcams, hfrom, hto;
-                files_queued := files_queued + n;
-                bytes_queued := bytes_queued + nbytes;
-            ELSE
-                EXECUTE pg_catalog.format('DELETE FROM vms.%1$I s WHERE %2$s AND NOT %3$s',
-                                          p.partition_name, cond.expired, cond.held)
-                    USING cams, cuts, hcams, hfrom, hto;
-                GET DIAGNOSTICS n = ROW_COUNT;
-            END IF;
+            SELECT * INTO gone FROM vms._expire_rows(t, p.partition_name, cams, cuts, hcams, hfrom, hto);
+            n := gone.rows;
+            files_queued := files_queued + gone.files;
+            bytes_queued := bytes_queued + gone.bytes;
             rows_deleted := rows_deleted + n;
             per_table := per_table OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(t.parent,
                 COALESCE((per_table OPERATOR(pg_catalog.->>) t.parent)::bigint, 0) + n);
@@ -347,41 +394,58 @@ BEGIN
         anchor_hash := COALESCE(ends.last_hash, anchor_hash);
     END LOOP;
 
-    -- The brief exclusive part: parents in name order, then their partitions.
-    SELECT pg_catalog.array_agg(DISTINCT x) INTO lock_list FROM pg_catalog.unnest(ret_parent) x;
+    -- The brief exclusive part, one parent at a time in name order.  A parent
+    -- that cannot be locked in time (a reader left a transaction open, say)
+    -- has its partitions expired row by row instead: slower, never later.
     IF pg_catalog.cardinality(audit_parts) > 0 THEN
-        lock_list := '{audit_log}'::text[] || COALESCE(lock_list, '{}');
+        IF vms._lock_nowait(ARRAY['audit_log'] || audit_parts) THEN
+            FOR i IN 1 .. pg_catalog.cardinality(audit_parts) LOOP
+                IF audit_ends[i] OPERATOR(pg_catalog.>) (SELECT a.seq FROM vms.audit_anchor a ORDER BY a.seq DESC LIMIT 1) THEN
+                    INSERT INTO vms.audit_anchor (seq, hash, reason)
+                    VALUES (audit_ends[i], audit_hashes[i],
+                            pg_catalog.format('retention: dropped vms.%s (%s entries through seq %s)',
+                                              audit_parts[i], audit_counts[i], audit_ends[i]));
+                END IF;
+                EXECUTE pg_catalog.format('ALTER TABLE vms.audit_log DETACH PARTITION vms.%I', audit_parts[i]);
+                EXECUTE pg_catalog.format('DROP TABLE vms.%I', audit_parts[i]);
+                audit_partitions_dropped := audit_partitions_dropped + 1;
+            END LOOP;
+        ELSE
+            partitions_deferred := partitions_deferred + pg_catalog.cardinality(audit_parts);
+            RAISE NOTICE 'pg_vms: % audit partitions past retention wait for the next run: vms.audit_log could not be locked within vms.partition_lock_wait',
+                         pg_catalog.cardinality(audit_parts);
+        END IF;
     END IF;
-    lock_list := lock_list || ret_part || audit_parts;
-    IF vms._lock_nowait(lock_list) THEN
-        FOR i IN 1 .. COALESCE(pg_catalog.cardinality(ret_part), 0) LOOP
-            SELECT * INTO t FROM vms.partitioned_tables x WHERE x.parent OPERATOR(pg_catalog.=) ret_parent[i];
-            -- Under the lock nothing changes any more; a row may have come meanwhile.
-            SELECT * INTO keeps FROM vms._partition_keeps(t, ret_part[i], cams, cuts, hcams, hfrom, hto);
-            IF keeps.unexpired OR (keeps.held AND NOT ret_move[i]) THEN
+    FOR par IN SELECT DISTINCT x FROM pg_catalog.unnest(ret_parent) x ORDER BY 1 LOOP
+        SELECT * INTO t FROM vms.partitioned_tables x WHERE x.parent OPERATOR(pg_catalog.=) par;
+        locked := vms._lock_nowait(ARRAY[par] || ARRAY(SELECT ret_part[k] FROM pg_catalog.generate_subscripts(ret_part, 1) k
+                                                       WHERE ret_parent[k] OPERATOR(pg_catalog.=) par ORDER BY k));
+        FOR i IN 1 .. pg_catalog.cardinality(ret_part) LOOP
+            CONTINUE WHEN ret_parent[i] OPERATOR(pg_catalog.<>) par;
+            IF locked THEN
+                -- Under the lock nothing changes any more; a row may have come meanwhile.
+                SELECT * INTO keeps FROM vms._partition_keeps(t, ret_part[i], cams, cuts, hcams, hfrom, hto);
+                IF NOT (keeps.unexpired OR (keeps.held AND NOT ret_move[i])) THEN
+                    held_rows_kept := held_rows_kept + vms._retire_partition(t, ret_part[i], ret_from[i], ret_to[i],
+                                                                             hcams, hfrom, hto, keeps.held);
+                    partitions_retired := partitions_retired + 1;
+                    CONTINUE;
+                END IF;
+            ELSE
                 partitions_deferred := partitions_deferred + 1;
-                CONTINUE;
             END IF;
-            held_rows_kept := held_rows_kept + vms._retire_partition(t, ret_part[i], ret_from[i], ret_to[i],
-                                                                     hcams, hfrom, hto, keeps.held);
-            partitions_retired := partitions_retired + 1;
+            SELECT * INTO gone FROM vms._expire_rows(t, ret_part[i], cams, cuts, hcams, hfrom, hto);
+            rows_deleted := rows_deleted + gone.rows;
+            files_queued := files_queued + gone.files;
+            bytes_queued := bytes_queued + gone.bytes;
+            per_table := per_table OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(t.parent,
+                COALESCE((per_table OPERATOR(pg_catalog.->>) t.parent)::bigint, 0) + gone.rows);
         END LOOP;
-        FOR i IN 1 .. COALESCE(pg_catalog.cardinality(audit_parts), 0) LOOP
-            IF audit_ends[i] OPERATOR(pg_catalog.>) (SELECT a.seq FROM vms.audit_anchor a ORDER BY a.seq DESC LIMIT 1) THEN
-                INSERT INTO vms.audit_anchor (seq, hash, reason)
-                VALUES (audit_ends[i], audit_hashes[i],
-                        pg_catalog.format('retention: dropped vms.%s (%s entries through seq %s)',
-                                          audit_parts[i], audit_counts[i], audit_ends[i]));
-            END IF;
-            EXECUTE pg_catalog.format('ALTER TABLE vms.audit_log DETACH PARTITION vms.%I', audit_parts[i]);
-            EXECUTE pg_catalog.format('DROP TABLE vms.%I', audit_parts[i]);
-            audit_partitions_dropped := audit_partitions_dropped + 1;
-        END LOOP;
-    ELSE
-        partitions_deferred := COALESCE(pg_catalog.cardinality(ret_part), 0) + COALESCE(pg_catalog.cardinality(audit_parts), 0);
-        RAISE NOTICE 'pg_vms: % expired partitions wait for the next run: they could not be locked within vms.partition_lock_wait',
-                     partitions_deferred;
-    END IF;
+        IF NOT locked THEN
+            RAISE NOTICE 'pg_vms: vms.% could not be locked within vms.partition_lock_wait: its expired partitions were emptied row by row',
+                         par;
+        END IF;
+    END LOOP;
 
     -- Purge batches whose files have all been confirmed: dropped when they
     -- can be locked at once (a recorder confirming holds it for a moment).
@@ -428,5 +492,6 @@ REVOKE ALL ON FUNCTION vms._time_partitions(text), vms._rename_detached(text, te
                        vms._partition_keeps(vms.partitioned_tables, text, integer[], timestamptz[], integer[], timestamptz[], timestamptz[]),
                        vms._retire_partition(vms.partitioned_tables, text, timestamptz, timestamptz, integer[], timestamptz[], timestamptz[], boolean),
                        vms._audit_partition_end(text, bigint, bytea),
+                       vms._expire_rows(vms.partitioned_tables, text, integer[], timestamptz[], integer[], timestamptz[], timestamptz[]),
                        vms._apply_retention(), vms.apply_retention() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION vms.apply_retention() TO vms_user;

@@ -62,7 +62,7 @@ RETURNS TABLE (camera_id integer, camera_name text, retention interval, camera_s
                oldest_recording timestamptz, newest_recording timestamptz, expired_rows bigint, complies boolean,
                held_ranges tstzrange[], held_segments bigint, held_bytes bigint,
                purge_pending_files bigint, purge_pending_bytes bigint)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp SET TimeZone = 'UTC' AS $$
 #variable_conflict use_variable
 DECLARE
     c vms.cameras;
@@ -187,8 +187,13 @@ BEGIN
     IF camera_id IS NULL OR files_checked IS NULL OR hashes_verified IS NULL THEN
         RAISE EXCEPTION 'camera_id, files_checked and hashes_verified must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF NOT vms._camera_exists(camera_id) THEN
-        RAISE EXCEPTION 'camera % does not exist', camera_id USING ERRCODE = 'undefined_object';
+    -- Only a recorder that holds files of the camera reports on it (and an
+    -- unknown camera answers the same: no existence oracle).
+    IF NOT EXISTS (SELECT 1 FROM vms.cameras c WHERE c.id OPERATOR(pg_catalog.=) camera_id
+                                                 AND c.recorder OPERATOR(pg_catalog.=) me)
+       AND NOT EXISTS (SELECT 1 FROM vms.segments s WHERE s.camera_id OPERATOR(pg_catalog.=) camera_id
+                                                      AND s.recorder OPERATOR(pg_catalog.=) me) THEN
+        PERFORM vms._deny(pg_catalog.format('recorder %s holds no recordings of camera %s', me, camera_id));
     END IF;
     IF COALESCE(pg_catalog.cardinality(orphan_paths), 0) > 10000 OR COALESCE(pg_catalog.cardinality(missing_segment_ids), 0) > 100000
        OR COALESCE(pg_catalog.cardinality(mismatched_segment_ids), 0) > 100000 THEN

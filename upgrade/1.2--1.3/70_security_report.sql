@@ -7,7 +7,8 @@ ALTER FUNCTION vms._security_report() RENAME TO _security_report_1_2;
 COMMENT ON FUNCTION vms._security_report_1_2() IS 'The checks of pg_vms 1.2, part of vms._security_report()';
 
 CREATE FUNCTION vms._security_report(OUT check_name text, OUT status text, OUT detail text, OUT remediation text)
-RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
+RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp
+SET TimeZone = 'UTC' AS $$
 DECLARE
     cap interval := vms._setting_interval('vms.max_retention');
     n bigint;
@@ -34,9 +35,12 @@ BEGIN
             n || ' active pg_cron jobs run vms.apply_retention()',
             'vms.schedule_maintenance(''17 * * * *'')');
     END IF;
-    SELECT pg_catalog.count(*) INTO n FROM vms.storage_checks k
+    -- The latest check of each recorder for each camera: one recorder's clean
+    -- report does not clear another's finding.
+    SELECT pg_catalog.count(DISTINCT k.camera_id) INTO n FROM vms.storage_checks k
      WHERE k.id OPERATOR(pg_catalog.=) (SELECT pg_catalog.max(x.id) FROM vms.storage_checks x
-                                          WHERE x.camera_id OPERATOR(pg_catalog.=) k.camera_id)
+                                          WHERE x.camera_id OPERATOR(pg_catalog.=) k.camera_id
+                                            AND x.recorder OPERATOR(pg_catalog.=) k.recorder)
        AND pg_catalog.cardinality(k.mismatched_segment_ids) OPERATOR(pg_catalog.>) 0;
     RETURN QUERY SELECT * FROM vms._check_row('storage_integrity', n OPERATOR(pg_catalog.=) 0, 'fail',
         n || ' cameras have recordings whose file no longer matches its SHA-256 (latest storage check)',
