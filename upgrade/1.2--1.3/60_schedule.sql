@@ -148,9 +148,8 @@ RETURNS TABLE (job_name text, jobid bigint, schedule text, command text, active 
                last_start timestamptz, last_status text, last_message text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 BEGIN
-    IF NOT vms._is_system_manager(vms._invoker()) AND NOT vms._invoker_holds('manage_retention', false) THEN
-        PERFORM vms._deny('manage_retention is required');
-    END IF;
+    -- The jobs serve every camera: scope all, like scheduling them.
+    PERFORM vms._require_all('manage_retention');
     PERFORM vms._require_pg_cron();
     RETURN QUERY EXECUTE
         'SELECT j.jobname::text, j.jobid, j.schedule::text, j.command::text, j.active, r.start_time, r.status::text, r.return_message::text '
@@ -167,7 +166,7 @@ CREATE FUNCTION vms.maintenance_jobs()
 RETURNS TABLE (job_name text, jobid bigint, schedule text, command text, active boolean,
                last_start timestamptz, last_status text, last_message text)
 AS 'MODULE_PATHNAME', 'vms_api_call' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION vms.maintenance_jobs() IS 'The pg_cron jobs of pg_vms maintenance and their last run (manage_retention)';
+COMMENT ON FUNCTION vms.maintenance_jobs() IS 'The pg_cron jobs of pg_vms maintenance and their last run (manage_retention, scope all)';
 
 REVOKE ALL ON FUNCTION vms._maintenance_job_list(), vms._maintenance_commands(text), vms.maintenance_commands(text),
                        vms._require_pg_cron(), vms._schedule_maintenance(text), vms.schedule_maintenance(text),
