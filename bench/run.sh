@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
 # make bench: measures, on a private cluster, the figures issue by issue asks
 # for, each as a ratio taken in this one run.  Nothing here passes or fails.
+#   bash bench/run.sh [SECTION...]   only these sections (number or name:
+#                  1 authorize, 2 range, 3 grant, 4 face, 5 connections,
+#                  6 retention); all by default.  Also BENCH_SECTIONS="...".
 #   BENCH_PORT=N   port for the cluster (default 54339)
 #   BENCH_KEEP=1   leave the cluster running afterwards
+#   BENCH_FSYNC=on run the cluster with fsync = on (scripts/pgcluster.sh sets off)
 set -euo pipefail
+
+sections=" ${*:-${BENCH_SECTIONS:-}} "
+# want NUMBER NAME: is this section to run?
+want() {
+  [ -z "${sections// /}" ] && return 0
+  case "$sections" in *" $1 "* | *" $2 "*) return 0 ;; esac
+  return 1
+}
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 port=${BENCH_PORT:-54339}
@@ -19,6 +31,7 @@ shared_buffers = 1GB
 max_parallel_workers_per_gather = 0
 jit = off
 CONF
+[ "${BENCH_FSYNC:-}" = on ] && echo "fsync = on" >>"$dir/data/postgresql.conf"
 bash scripts/pgcluster.sh start "$dir"
 if [ -z "${BENCH_KEEP:-}" ]; then
   trap 'bash scripts/pgcluster.sh stop "$dir" fast >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
@@ -44,10 +57,13 @@ psql_su -d postgres -c "ALTER ROLE postgres PASSWORD 'Bench-owner-1'"
 echo "== setting up: 1,000 cameras, a role holding 100 of them, 1,000,000 segments"
 psql_su -d vms < bench/setup.sql >/dev/null
 
+if want 1 authorize; then
 echo
 echo "== 1. vms.authorize() over 1,000,000 rows (one core, best of 5)"
 psql_su -d vms < bench/authorize.sql
+fi
 
+if want 2 range; then
 echo
 echo "== 2. one camera's segments in a time range (30 min, 300 rows) out of 1,000,000: user under RLS vs owner"
 cat >"$dir/range.sql" <<'SQL'
@@ -66,7 +82,9 @@ echo "rows per query: $rows"
 echo "owner (no RLS): $owner_tps queries/s"
 echo "user (RLS):     $user_tps queries/s"
 awk -v o="$owner_tps" -v u="$user_tps" 'BEGIN { printf "user time / owner time: %.3f  (target at most 1.3)\n", o / u }'
+fi
 
+if want 3 grant; then
 echo
 echo "== 3. an audited API call (vms.grant_permission by a non-superuser system manager) vs the plain INSERT"
 cat >"$dir/grant_api.sql" <<'SQL'
@@ -84,11 +102,15 @@ echo "audited vms.grant_permission(): $api_tps calls/s"
 echo "plain INSERT into vms.grants:   $plain_tps inserts/s"
 awk -v a="$api_tps" -v p="$plain_tps" 'BEGIN { printf "audited call / plain insert throughput: %.3f\n", a / p }'
 psql_su -d vms -c "SELECT 'audit rows sealed so far: ' || count(*) FROM vms.audit_log"
+fi
 
+if want 4 face; then
 echo
 echo "== 4. face search over encrypted embeddings (100,000 persons x 512 dimensions)"
 psql_su -d vms < bench/facex.sql
+fi
 
+if want 5 connections; then
 echo
 echo "== 5. connection rate: pgbench -C -S over loopback TCP with SCRAM, pg_vms preloaded vs not"
 # The authentication hook (lockout lookup, client address check) runs on every
@@ -125,3 +147,11 @@ done
 median() { printf '%s\n' "$@" | sort -g | sed -n 3p; }
 awk -v w="$(median "${with_runs[@]}")" -v o="$(median "${without_runs[@]}")" \
   'BEGIN { printf "median with / without: %.3f  (target at least 0.95)\n", w / o }'
+fi
+
+if want 6 retention; then
+echo
+echo "== 6. retention: expiring one day of 1,000 cameras at 6-second segments (14.4 million rows)"
+# shellcheck source=bench/retention.sh
+. bench/retention.sh
+fi

@@ -3,7 +3,8 @@
 \set VERBOSITY terse
 SELECT audit_settle();
 SELECT ok, entries_checked > 0 AS has_entries, first_broken_seq, problem FROM vms.verify_audit();
-SELECT count(*) AS pending_left FROM vms.audit_pending;
+-- (verify_audit's own entry may still wait for the worker: not counted.)
+SELECT count(*) AS pending_left FROM vms.audit_pending WHERE action <> 'verify_audit';
 
 -- Actor (the role acted as) and session user (the login) are both kept;
 -- denied calls are there although they rolled back.

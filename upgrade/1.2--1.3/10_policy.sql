@@ -20,10 +20,12 @@ ALTER TABLE vms.retention_settings FORCE ROW LEVEL SECURITY;
 CREATE POLICY readable ON vms.retention_settings FOR SELECT USING (true);
 SELECT pg_catalog.pg_extension_config_dump('vms.retention_settings', '');
 
--- A duration setting (base unit seconds) as an interval.
+-- A duration setting as an interval.  current_setting() shows it with a unit
+-- ('30d', '5min'), which interval input reads; pg_settings would build every
+-- setting on each call (half a second for a thousand cameras).
 CREATE FUNCTION vms._setting_interval(name text)
 RETURNS interval LANGUAGE sql STABLE SET search_path = pg_catalog, vms, pg_temp AS $$
-    SELECT pg_catalog.justify_hours(pg_catalog.make_interval(secs => vms._setting_int($1)));
+    SELECT pg_catalog.justify_hours(pg_catalog.current_setting($1)::interval);
 $$;
 COMMENT ON FUNCTION vms._setting_interval(text) IS 'A duration setting (in seconds) as an interval';
 

@@ -212,7 +212,7 @@ DECLARE
 BEGIN
     EXECUTE pg_catalog.format(
         'SELECT pg_catalog.min(x.seq) FILTER (WHERE NOT x.ok) FROM ('
-        '  SELECT l.seq, l.seq OPERATOR(pg_catalog.=) COALESCE(l.prev_seq, $1) OPERATOR(pg_catalog.+) 1'
+        '  SELECT l.seq, l.seq OPERATOR(pg_catalog.=) (COALESCE(l.prev_seq, $1) OPERATOR(pg_catalog.+) 1)'
         '         AND l.hash OPERATOR(pg_catalog.=) vms.audit_hash(COALESCE(l.prev_hash, $2), l.seq, l.sealed_at, l.logged_at,'
         '             l.actor, l.session_user_name, l.client_addr, l.action, l.camera_id, l.target, l.outcome, l.details) AS ok'
         '    FROM (SELECT e.*, pg_catalog.lag(e.seq) OVER w AS prev_seq, pg_catalog.lag(e.hash) OVER w AS prev_hash'
@@ -253,6 +253,8 @@ SET TimeZone = 'UTC' AS $$
 DECLARE
     cams integer[];
     cuts timestamptz[];
+    cap interval;
+    dflt interval;
     max_cut timestamptz;
     hcams integer[];
     hfrom timestamptz[];
@@ -325,8 +327,11 @@ BEGIN
                                                          'expires_at', h.expires_at, 'reason', h.reason));
     END LOOP;
 
+    -- The cap and the default once, not per camera.
+    cap := vms._setting_interval('vms.max_retention');
+    dflt := vms._default_retention();
     SELECT pg_catalog.array_agg(c.id ORDER BY c.id),
-           pg_catalog.array_agg(pg_catalog.now() OPERATOR(pg_catalog.-) vms._effective_retention(c.retention) ORDER BY c.id)
+           pg_catalog.array_agg(pg_catalog.now() OPERATOR(pg_catalog.-) LEAST(COALESCE(c.retention, dflt), cap) ORDER BY c.id)
       INTO cams, cuts FROM vms.cameras c;
     SELECT pg_catalog.max(x) INTO max_cut FROM pg_catalog.unnest(cuts) x;
     SELECT COALESCE(pg_catalog.array_agg(a.camera_id), '{}'), COALESCE(pg_catalog.array_agg(a.from_time), '{}'),
@@ -416,6 +421,17 @@ BEGIN
                          pg_catalog.cardinality(audit_parts);
         END IF;
     END IF;
+    -- An autovacuum worker on a partition to retire would hold it off, and a
+    -- lock taken with NOWAIT never makes PostgreSQL cancel the worker the way
+    -- a waiting one does.  Cancel it here, as a waiting lock would.
+    PERFORM pg_catalog.pg_cancel_backend(a.pid) FROM pg_catalog.pg_stat_activity a
+     WHERE a.backend_type OPERATOR(pg_catalog.=) 'autovacuum worker'
+       AND (a.pid IN (SELECT v.pid FROM pg_catalog.pg_stat_progress_vacuum v
+                       WHERE v.relid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.to_regclass('vms.' || pg_catalog.quote_ident(x))::oid
+                                                                        FROM pg_catalog.unnest(ret_part) x)))
+            OR a.pid IN (SELECT v.pid FROM pg_catalog.pg_stat_progress_analyze v
+                          WHERE v.relid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.to_regclass('vms.' || pg_catalog.quote_ident(x))::oid
+                                                                           FROM pg_catalog.unnest(ret_part) x))));
     FOR par IN SELECT DISTINCT x FROM pg_catalog.unnest(ret_parent) x ORDER BY 1 LOOP
         SELECT * INTO t FROM vms.partitioned_tables x WHERE x.parent OPERATOR(pg_catalog.=) par;
         locked := vms._lock_nowait(ARRAY[par] || ARRAY(SELECT ret_part[k] FROM pg_catalog.generate_subscripts(ret_part, 1) k
