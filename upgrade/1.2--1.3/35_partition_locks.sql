@@ -72,7 +72,7 @@ CREATE FUNCTION vms._lock_nowait(tables text[], mode text DEFAULT 'ACCESS EXCLUS
 RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog, vms, pg_temp AS $$
 DECLARE
     deadline timestamptz := pg_catalog.clock_timestamp()
-                            OPERATOR(pg_catalog.+) vms._setting_int('vms.partition_lock_wait') * '1 ms'::interval;
+                            OPERATOR(pg_catalog.+) vms._setting_interval('vms.partition_lock_wait');
     rel text;
 BEGIN
     IF mode NOT IN ('ACCESS EXCLUSIVE', 'SHARE ROW EXCLUSIVE', 'SHARE') THEN

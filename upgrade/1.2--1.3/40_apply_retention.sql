@@ -93,18 +93,24 @@ $$;
 COMMENT ON FUNCTION vms._row_conditions(vms.partitioned_tables) IS 'Expiry and hold conditions on a row s of a daily table';
 
 -- Does a daily partition hold a row that has not expired, or one a hold
--- covers?  One index probe per camera and per hold.
-CREATE FUNCTION vms._partition_keeps(t vms.partitioned_tables, part text, cams integer[], cuts timestamptz[],
+-- covers?  One index probe per camera and per hold; none for expiry when the
+-- partition ends (plus the longest span) before every camera's cutoff.
+CREATE FUNCTION vms._partition_keeps(t vms.partitioned_tables, part text, to_ts timestamptz,
+                                     cams integer[], cuts timestamptz[],
                                      hcams integer[], hfrom timestamptz[], hto timestamptz[],
                                      OUT unexpired boolean, OUT held boolean)
 RETURNS record LANGUAGE plpgsql STABLE SET search_path = pg_catalog, vms, pg_temp AS $$
 BEGIN
-    EXECUTE pg_catalog.format(
-        'SELECT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($1::integer[]), pg_catalog.unnest($2::timestamptz[])) c(id, cutoff) '
-        '  WHERE EXISTS (SELECT 1 FROM vms.%1$I s WHERE s.camera_id OPERATOR(pg_catalog.=) c.id '
-        '    AND s.%2$I OPERATOR(pg_catalog.>) (c.cutoff OPERATOR(pg_catalog.-) $3) AND s.%3$I OPERATOR(pg_catalog.>) c.cutoff))',
-        part, t.start_column, t.end_column)
+    IF to_ts OPERATOR(pg_catalog.+) t.max_span OPERATOR(pg_catalog.<=) (SELECT pg_catalog.min(x) FROM pg_catalog.unnest(cuts) x) THEN
+        unexpired := false;
+    ELSE
+        EXECUTE pg_catalog.format(
+            'SELECT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($1::integer[]), pg_catalog.unnest($2::timestamptz[])) c(id, cutoff) '
+            '  WHERE EXISTS (SELECT 1 FROM vms.%1$I s WHERE s.camera_id OPERATOR(pg_catalog.=) c.id '
+            '    AND s.%2$I OPERATOR(pg_catalog.>) (c.cutoff OPERATOR(pg_catalog.-) $3) AND s.%3$I OPERATOR(pg_catalog.>) c.cutoff))',
+            part, t.start_column, t.end_column)
         INTO unexpired USING cams, cuts, t.max_span;
+    END IF;
     EXECUTE pg_catalog.format(
         'SELECT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($1::integer[]), pg_catalog.unnest($2::timestamptz[]), pg_catalog.unnest($3::timestamptz[])) h(cam, f, t) '
         '  WHERE EXISTS (SELECT 1 FROM vms.%1$I s WHERE s.camera_id OPERATOR(pg_catalog.=) h.cam '
@@ -114,7 +120,7 @@ BEGIN
         INTO held USING hcams, hfrom, hto, t.max_span;
 END
 $$;
-COMMENT ON FUNCTION vms._partition_keeps(vms.partitioned_tables, text, integer[], timestamptz[], integer[], timestamptz[], timestamptz[]) IS
+COMMENT ON FUNCTION vms._partition_keeps(vms.partitioned_tables, text, timestamptz, integer[], timestamptz[], integer[], timestamptz[], timestamptz[]) IS
     'Whether a daily partition still holds unexpired or held rows';
 
 -- The row path on one daily partition: delete the expired rows no hold
@@ -345,7 +351,7 @@ BEGIN
         SELECT * INTO cond FROM vms._row_conditions(t);
         n := 0;
         FOR p IN SELECT * FROM vms._time_partitions(t.parent) x WHERE x.from_ts OPERATOR(pg_catalog.<) max_cut LOOP
-            SELECT * INTO keeps FROM vms._partition_keeps(t, p.partition_name, cams, cuts, hcams, hfrom, hto);
+            SELECT * INTO keeps FROM vms._partition_keeps(t, p.partition_name, p.to_ts, cams, cuts, hcams, hfrom, hto);
             IF NOT keeps.unexpired THEN
                 -- Held rows move out when they are few; otherwise delete the rest.
                 held_count := 0;
@@ -440,7 +446,7 @@ BEGIN
             CONTINUE WHEN ret_parent[i] OPERATOR(pg_catalog.<>) par;
             IF locked THEN
                 -- Under the lock nothing changes any more; a row may have come meanwhile.
-                SELECT * INTO keeps FROM vms._partition_keeps(t, ret_part[i], cams, cuts, hcams, hfrom, hto);
+                SELECT * INTO keeps FROM vms._partition_keeps(t, ret_part[i], ret_to[i], cams, cuts, hcams, hfrom, hto);
                 IF NOT (keeps.unexpired OR (keeps.held AND NOT ret_move[i])) THEN
                     held_rows_kept := held_rows_kept + vms._retire_partition(t, ret_part[i], ret_from[i], ret_to[i],
                                                                              hcams, hfrom, hto, keeps.held);
@@ -505,7 +511,7 @@ COMMENT ON FUNCTION vms.apply_retention() IS
 
 REVOKE ALL ON FUNCTION vms._time_partitions(text), vms._rename_detached(text, text),
                        vms._row_conditions(vms.partitioned_tables),
-                       vms._partition_keeps(vms.partitioned_tables, text, integer[], timestamptz[], integer[], timestamptz[], timestamptz[]),
+                       vms._partition_keeps(vms.partitioned_tables, text, timestamptz, integer[], timestamptz[], integer[], timestamptz[], timestamptz[]),
                        vms._retire_partition(vms.partitioned_tables, text, timestamptz, timestamptz, integer[], timestamptz[], timestamptz[], boolean),
                        vms._audit_partition_end(text, bigint, bytea),
                        vms._expire_rows(vms.partitioned_tables, text, integer[], timestamptz[], integer[], timestamptz[], timestamptz[]),
