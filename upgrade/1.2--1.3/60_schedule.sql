@@ -93,7 +93,7 @@ BEGIN
             IF SQLERRM OPERATOR(pg_catalog.~*) 'schedule' THEN
                 RAISE EXCEPTION 'pg_cron rejects the schedule "%": %', cron_expression, SQLERRM
                     USING ERRCODE = 'invalid_parameter_value',
-                          HINT = 'Use cron syntax (''17 * * * *'': minute 17 of every hour) or pg_cron''s ''N seconds''.';
+                          HINT = 'Use cron syntax: ''17 * * * *'' is minute 17 of every hour.';
             END IF;
             RAISE;
         END;
