@@ -675,5 +675,30 @@ ok(audited($node, "action = 'apply_retention' AND actor = 'vms_maintenance' AND 
 
 is($node->safe_psql('vms', 'SELECT vms.unschedule_maintenance()'), '2', 'vms.unschedule_maintenance() removes both jobs');
 is($node->safe_psql('vms', "SELECT count(*) FROM cron.job WHERE username = 'vms_maintenance'"), '0', 'no job left');
+
+###############################################################################
+# D. A hold being placed while retention runs: the run waits for nothing and
+#    deletes nothing under it; it fails visibly and the next run keeps it.
+$node->safe_psql('vms', <<'SQL');
+SELECT vms.set_retention(min(id), '2 days') FROM vms.cameras;
+SELECT vms._ensure_day_partitions(((now() - interval '3 days') AT TIME ZONE 'UTC')::date);
+SQL
+my $held_id = $node->safe_psql('vms', <<'SQL');
+INSERT INTO vms.segments (camera_id, start_time, end_time, path, bytes, sha256, recorder)
+SELECT min(id), now() - interval '3 days', now() - interval '3 days' + interval '6 s', 'pending-case.ts', 1, sha256('p'), 'rec_north'
+  FROM vms.cameras RETURNING id;
+SQL
+my $holder = $node->background_psql('vms', on_error_stop => 0);
+$holder->query_safe('BEGIN');
+$holder->query_safe(
+	"SELECT vms.place_hold(min(id), now() - interval '3 days' - interval '1 minute', now() - interval '3 days' + interval '1 minute', 'case 12: pending') FROM vms.cameras");
+is(sqlstate_of($node, 'SELECT vms.apply_retention()'), '55P03', 'a hold being placed in an open transaction fails the run (55P03)');
+is($node->safe_psql('vms', "SELECT count(*) FROM vms.segments WHERE id = $held_id"), '1', 'and the run removed nothing');
+$holder->query_safe('COMMIT');
+$holder->quit;
+is(sqlstate_of($node, 'SELECT vms.apply_retention()'), 'ok', 'once the hold is committed the next run succeeds');
+is($node->safe_psql('vms', "SELECT count(*) FROM vms.segments WHERE id = $held_id"), '1', 'and keeps the held segment');
+ok(audited($node, "action = 'apply_retention' AND outcome = 'error' AND details->>'sqlstate' = '55P03'"),
+	'the failed run is in the audit log');
 $node->stop;
 done_testing();
