@@ -92,6 +92,18 @@ is(logged('lost'), '0', 'entries queued when the postmaster was killed are lost 
 is($node->safe_psql('vms', 'SELECT ok FROM vms.verify_audit()'), 't', 'the chain still verifies');
 is(logged('clean'), '25', 'sealed entries are unaffected');
 
+# 3b. No login can stall sealing (and with it the worker that drains the
+# queue) by holding the lock the sealer uses: it is not an advisory key.
+my $staller = $node->background_psql('vms', on_error_stop => 0,
+	connstr => $alice);
+$staller->query_safe("SELECT pg_advisory_lock(hashtext('pg_vms audit sealer'))");
+$staller->query_safe('BEGIN');
+$staller->query_safe('SELECT count(*) FROM vms.audit_log');
+deny('stalled', 3);
+ok(wait_for_audit($node, "action = 'add_camera' AND target LIKE 'stalled-%'", 3),
+	'a user holding the old sealer key and reading the log in an open transaction does not stop sealing');
+$staller->quit;
+
 # 4. A full queue: refusals are counted and reported as one overflow entry.
 $node->append_conf('postgresql.conf', "vms.audit_queue_size = 64\nvms.database_name = 'no_such_database'\n");
 $node->restart;
