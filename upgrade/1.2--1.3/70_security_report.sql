@@ -1,7 +1,8 @@
 ------------------------------------------------------------------------------
 -- Hardening report: the retention checks this release fills in.  The 1.2
--- checks stay as they are (vms._security_report_1_2); its placeholder row
--- retention_cap is replaced.
+-- checks stay as they are, renamed vms._security_report_1_2.  The 1.2 row
+-- retention_cap only said the cap was not enforced yet; a real check of
+-- vms.max_retention replaces it.
 ------------------------------------------------------------------------------
 ALTER FUNCTION vms._security_report() RENAME TO _security_report_1_2;
 COMMENT ON FUNCTION vms._security_report_1_2() IS 'The checks of pg_vms 1.2, part of vms._security_report()';
