@@ -15,6 +15,12 @@ PACKAGES=(
   libcrack2-dev cracklib-runtime john-data slapd ldap-utils openssl
   # an independent TOTP generator (RFC 6238) for the demo and the interop test
   oathtool
+  # ingest (issue 6): the ffmpeg/ffprobe CLI as the benchmark baseline and an
+  # independent reader of our segments; a real RTSP camera for the tests and the
+  # demo (gst-rtsp-server through python3-gi, with x264, digest auth and TLS)
+  ffmpeg gir1.2-gst-rtsp-server-1.0 gir1.2-gstreamer-1.0 python3-gi glib-networking
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+  gstreamer1.0-plugins-bad libx264-dev
   # build and test plumbing
   make gcc pkg-config perl util-linux
 )
