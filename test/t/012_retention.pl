@@ -1,4 +1,4 @@
-# Retention (upgrade/1.2--1.3) with real sessions:
+# Retention (pg_vms--1.2--1.3.sql) with real sessions:
 #  A. A first run catches up (whole days retired, held rows moved out, the rest
 #     row by row).  Then, for 20 s, vms.apply_retention() in a loop while
 #     recorders register segments and events (now, and late backlog of days
