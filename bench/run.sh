@@ -3,7 +3,7 @@
 # for, each as a ratio taken in this one run.  Nothing here passes or fails.
 #   bash bench/run.sh [SECTION...]   only these sections (number or name:
 #                  1 authorize, 2 range, 3 grant, 4 face, 5 connections,
-#                  6 retention); all by default.  Also BENCH_SECTIONS="...".
+#                  6 retention, 7 registration, 8 ingest); all by default.  Also BENCH_SECTIONS="...".
 #   BENCH_PORT=N   port for the cluster (default 54339)
 #   BENCH_KEEP=1   leave the cluster running afterwards
 #   BENCH_FSYNC=on run the cluster with fsync = on (scripts/pgcluster.sh sets off)
@@ -154,4 +154,18 @@ echo
 echo "== 6. retention: expiring one day of 1,000 cameras at 6-second segments (14.4 million rows)"
 # shellcheck source=bench/retention.sh
 . bench/retention.sh
+fi
+
+if want 7 registration; then
+echo
+echo "== 7. registration: vms.register_segment against a plain INSERT, 16 concurrent recorders"
+# shellcheck source=bench/registration.sh
+. bench/registration.sh
+fi
+
+if want 8 ingest; then
+echo
+echo "== 8. ingest: vms-ingest against ffmpeg -c copy, and streams per core"
+# shellcheck source=bench/ingest.sh
+. bench/ingest.sh
 fi

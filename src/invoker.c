@@ -149,3 +149,20 @@ vms_invoker(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_OID(invoker_current());
 }
+
+PG_FUNCTION_INFO_V1(vms_invoker_name);
+
+/*
+ * vms._invoker_name() returns text: the invoker's name, unquoted, or NULL if
+ * the role is gone.  In C (from 1.4) because every API call asks for it
+ * several times, and the SQL version cost a query each time.
+ */
+Datum
+vms_invoker_name(PG_FUNCTION_ARGS)
+{
+	char	   *name = GetUserNameFromId(invoker_current(), true);
+
+	if (name == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(name));
+}

@@ -31,15 +31,22 @@ $$;
 COMMENT ON FUNCTION vms._registered_segment(integer, timestamptz, timestamptz, text, bigint, bytea) IS
     'The id of this same segment if already registered, NULL if none; raises if another file holds that start';
 
-CREATE OR REPLACE FUNCTION vms._register_segment_body(camera_id integer, start_time timestamptz, end_time timestamptz,
+-- One function, one subtransaction: registration is the recorders' hot path
+-- (bench section 7).  It replaces the 1.3 pair of _register_segment (which
+-- checked the recorder and made the partition) and _register_segment_body
+-- (which checked again, then inserted).
+CREATE OR REPLACE FUNCTION vms._register_segment(camera_id integer, start_time timestamptz, end_time timestamptz,
                                      path text, bytes bigint, sha256 bytea, codec text DEFAULT NULL,
                                      width integer DEFAULT NULL, height integer DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, vms, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
+    suffix text;
+    part text;
+    held boolean := false;
     new_id bigint;
 BEGIN
-    -- The caller, vms._register_segment(), has checked the recorder.
+    PERFORM vms._require_recorder(camera_id);
     IF start_time IS NULL OR end_time IS NULL OR bytes IS NULL OR sha256 IS NULL THEN
         RAISE EXCEPTION 'start_time, end_time, path, bytes and sha256 must not be null'
             USING ERRCODE = 'null_value_not_allowed';
@@ -69,10 +76,31 @@ BEGIN
     IF (width IS NOT NULL AND (width < 1 OR width > 16384)) OR (height IS NOT NULL AND (height < 1 OR height > 16384)) THEN
         RAISE EXCEPTION 'width and height must be between 1 and 16384' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM vms._ensure_day_partitions((start_time AT TIME ZONE 'UTC')::date);
-    -- ON CONFLICT instead of a subtransaction: registration is the hot path.
-    -- A conflict is a repeat of a registration that committed (the same
-    -- answer, no new row) or another file at that start (refused).
+    -- Hold the day partition (ROW EXCLUSIVE, as the insert will) so that a
+    -- retention run cannot retire it before the insert; when it is missing
+    -- or was retired meanwhile, the slower path makes it.
+    suffix := pg_catalog.to_char((start_time AT TIME ZONE 'UTC')::date, 'YYYYMMDD');
+    part := 'segments_p' || suffix;
+    IF pg_catalog.to_regclass('vms.' || part) IS NOT NULL THEN
+        BEGIN
+            EXECUTE 'LOCK TABLE ONLY vms.' || pg_catalog.quote_ident(part) || ' IN ROW EXCLUSIVE MODE';
+            held := EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i
+                             WHERE i.inhrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('vms.' || part)
+                               AND i.inhparent OPERATOR(pg_catalog.=) 'vms.segments'::pg_catalog.regclass);
+        EXCEPTION WHEN undefined_table THEN
+            held := false;
+        END;
+    END IF;
+    IF NOT held THEN
+        PERFORM vms._partition_for_registration('register_segment', 'segments', camera_id, start_time, path);
+    END IF;
+    -- A late segment makes its day's event tables too, if their locks are free.
+    IF pg_catalog.to_regclass('vms.events_p' || suffix) IS NULL OR pg_catalog.to_regclass('vms.face_events_p' || suffix) IS NULL THEN
+        PERFORM vms._ensure_day_partitions((start_time AT TIME ZONE 'UTC')::date);
+    END IF;
+    -- ON CONFLICT, not a subtransaction: a conflict is a repeat of a
+    -- registration that committed (the same answer, no new row) or another
+    -- file at that start (refused).
     INSERT INTO vms.segments (camera_id, start_time, end_time, path, bytes, sha256, codec, width, height, recorder)
     VALUES (camera_id, start_time, end_time, path, bytes, sha256, codec, width, height, vms._invoker_name())
     ON CONFLICT DO NOTHING
@@ -90,12 +118,12 @@ BEGIN
                                                      'end_time', end_time, 'bytes', bytes,
                                                      'sha256', pg_catalog.encode(sha256, 'hex')));
     RETURN new_id;
-EXCEPTION
-    WHEN OTHERS THEN
-        PERFORM vms._fail('register_segment', camera_id, path, SQLSTATE, SQLERRM);
-        RAISE;
+EXCEPTION WHEN OTHERS THEN
+    PERFORM vms._fail('register_segment', camera_id, path, SQLSTATE, SQLERRM);
+    RAISE;
 END
 $$;
+DROP FUNCTION vms._register_segment_body(integer, timestamptz, timestamptz, text, bigint, bytea, text, integer, integer);
 
 -- Where a restarted recorder resumes: files it finds on disk that start at or
 -- after this point may not have been registered yet.
