@@ -9,9 +9,10 @@ port=${DEMO_PORT:-54329}
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 cd "$top"
-say "Building and installing pg_vms"
+say "Building and installing pg_vms and its tools"
 make -s >/dev/null
 make -s install >/dev/null
+make -s -C tools >/dev/null
 
 # The cluster runs as the unprivileged 'postgres' user (initdb refuses root),
 # in .demo/ when that user can reach the checkout, else in a temporary directory.
@@ -34,6 +35,7 @@ say "Starting a private PostgreSQL 15 cluster in $dir (port $port, pg_vms and pg
 bash scripts/pgcluster.sh init "$dir" "$port" vms
 bash scripts/pgcluster.sh start "$dir"
 cleanup() {
+  if [ -n "${camera_pid:-}" ]; then kill "$camera_pid" 2>/dev/null || true; fi
   if [ -z "${DEMO_KEEP:-}" ]; then
     bash scripts/pgcluster.sh stop "$dir" fast 2>/dev/null || true
   fi
@@ -63,6 +65,29 @@ say "The manager stores the entrance camera's login: encrypted, readable only by
 psql_as manager 'Kestrel-Lake-71' -e -f demo/03b_credentials.sql
 psql_su -d vms -e < demo/03c_ciphertext.sql
 psql_as recorder1 'Heron-Field-72' -e -c "SELECT * FROM vms.camera_credential(1);"
+
+say "A real camera: GStreamer's RTSP server with digest authentication, on 127.0.0.1"
+# The camera side knows its own password; it is the test camera, not pg_vms.
+/usr/bin/python3 test/tools/rtsp_camera.py --port 0 --auth digest --user admin \
+  --password 'Entrance-cam-pw-7' >"$dir/camera.out" 2>"$dir/camera.log" &
+camera_pid=$!
+for _ in $(seq 1 100); do grep -q '^ready' "$dir/camera.out" 2>/dev/null && break; sleep 0.1; done
+camera_url=$(sed -n 's/^ready \(rtsp:[^ ]*\).*/\1/p' "$dir/camera.out")
+echo "  $camera_url"
+psql_as manager 'Kestrel-Lake-71' -e -v camera_url="$camera_url" -f demo/03d_ingest.sql
+
+say "vms-ingest records the entrance camera for 12 s as recorder1 (credential read from pg_vms, never on its command line)"
+storage="$dir/storage"
+mkdir -p "$storage"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$storage"
+as_recorder() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+install -m 0755 tools/bin/vms-ingest "$dir/vms-ingest"   # where the recorder's user can run it
+as_recorder "$dir/vms-ingest" --camera 1 --storage-root "$storage" \
+  --dbname "host=$dir port=$port dbname=vms user=recorder1" --duration 12 2>&1 | sed 's/^/  /'
+kill "$camera_pid" 2>/dev/null || true
+psql_as manager 'Kestrel-Lake-71' -e -f demo/03e_recorded.sql
+echo "  sha256sum of the files on disk (compare with the registered hashes above):"
+(cd "$storage" && find 1 -name '*.ts' | sort | xargs sha256sum | sed 's/^/  /')
 
 say "alice (lobby guard: live + 4 hours back, lobby cameras only) reads the tables"
 psql_as alice 'Falcon-Creek-74' -e -f demo/04_as_user.sql
