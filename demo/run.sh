@@ -67,9 +67,10 @@ psql_su -d vms -e < demo/03c_ciphertext.sql
 psql_as recorder1 'Heron-Field-72' -e -c "SELECT * FROM vms.camera_credential(1);"
 
 say "A real camera: GStreamer's RTSP server with digest authentication, on 127.0.0.1"
-# The camera side knows its own password; it is the test camera, not pg_vms.
+# The camera side knows its own password (from a file, so not in `ps`).
+(umask 077; printf '%s' 'Entrance-cam-pw-7' >"$dir/camera.pw")
 /usr/bin/python3 test/tools/rtsp_camera.py --port 0 --auth digest --user admin \
-  --password 'Entrance-cam-pw-7' >"$dir/camera.out" 2>"$dir/camera.log" &
+  --password-file "$dir/camera.pw" >"$dir/camera.out" 2>"$dir/camera.log" &
 camera_pid=$!
 for _ in $(seq 1 100); do grep -q '^ready' "$dir/camera.out" 2>/dev/null && break; sleep 0.1; done
 camera_url=$(sed -n 's/^ready \(rtsp:[^ ]*\).*/\1/p' "$dir/camera.out")

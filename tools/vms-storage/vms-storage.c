@@ -6,7 +6,8 @@
  * them; this program, connected as that recorder, does the rest:
  *
  *   purge  claims the released files (vms.purge_claim), unlinks them, fsyncs
- *          their directories and only then confirms them (vms.purge_confirm).
+ *          their directories and only then confirms them (vms.purge_confirm);
+ *          tools/common/purge.c, shared with vms-ingest.
  *          A file already gone counts as removed, so a run that died half way
  *          is simply repeated.
  *   check  compares the storage with the index (vms.storage_manifest): orphan
@@ -46,6 +47,7 @@
 
 #include "buf.h"
 #include "pgutil.h"
+#include "purge.h"
 #include "utf8.h"
 
 #define PROGNAME "vms-storage"
@@ -59,7 +61,7 @@
 #define EXIT_IO				4
 #define EXIT_INTERRUPTED	5
 
-#define MAX_CLAIM			100000	/* vms.purge_claim() and purge_confirm() limits */
+#define MAX_CLAIM			PURGE_MAX_CLAIM
 #define MAX_REPORT_ORPHANS	10000	/* vms.storage_check_report() limits */
 #define MAX_REPORT_IDS		100000
 #define MAX_DEPTH			16		/* directory levels below <root>/<camera_id> */
@@ -97,15 +99,6 @@ typedef struct StrList
 	size_t		n;
 	size_t		cap;
 } StrList;
-
-/* The directory (relative to the root, "" for the root) last opened. */
-typedef struct DirCache
-{
-	int			rootfd;
-	int			fd;
-	int			dirty;			/* something was unlinked: fsync before moving on */
-	char		dir[PATH_MAX];
-} DirCache;
 
 /* One file of vms.storage_manifest(). */
 typedef struct Entry
@@ -228,17 +221,6 @@ strlist_add(StrList *l, char *s)
 	return 0;
 }
 
-static int
-strlist_contains(const StrList *l, const char *s)
-{
-	size_t		i;
-
-	for (i = 0; i < l->n; i++)
-		if (strcmp(l->v[i], s) == 0)
-			return 1;
-	return 0;
-}
-
 static void
 strlist_free(StrList *l)
 {
@@ -255,13 +237,6 @@ static int
 cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-/* Reverse order: a directory's subdirectories come before it. */
-static int
-cmp_str_desc(const void *a, const void *b)
-{
-	return -cmp_str(a, b);
 }
 
 /*
@@ -387,454 +362,31 @@ parse_long(const char *s, long min, long max, long *out)
 	return 0;
 }
 
-/*
- * Normalises an index path into out: empty and "." components dropped.
- * Returns -1 for a path that must not be joined to the root: absolute, with a
- * ".." component, naming a directory rather than a file, or too long.
- */
-static int
-normalize_path(const char *in, char *out, size_t outsize)
-{
-	const char *p = in;
-	const char *last = strrchr(in, '/');
-	size_t		len = 0;
-
-	last = last ? last + 1 : in;
-	if (*in == '/' || *last == '\0' || strcmp(last, ".") == 0 || strcmp(last, "..") == 0)
-		return -1;
-	while (*p)
-	{
-		const char *e = strchr(p, '/');
-		size_t		n = e ? (size_t) (e - p) : strlen(p);
-
-		if (n == 2 && p[0] == '.' && p[1] == '.')
-			return -1;
-		if (n > 0 && !(n == 1 && p[0] == '.'))
-		{
-			if (n > NAME_MAX || len + n + 2 > outsize)
-				return -1;
-			if (len > 0)
-				out[len++] = '/';
-			memcpy(out + len, p, n);
-			len += n;
-		}
-		p += n;
-		if (*p == '/')
-			p++;
-	}
-	out[len] = '\0';
-	return 0;
-}
-
-/* Splits a normalised path in place: returns the file name, dir becomes "" or the directory. */
-static const char *
-split_path(char *path, const char **dir)
-{
-	char	   *slash = strrchr(path, '/');
-
-	if (slash == NULL)
-	{
-		*dir = "";
-		return path;
-	}
-	*slash = '\0';
-	*dir = path;
-	return slash + 1;
-}
-
-/*
- * Opens a directory below the root ("" for the root) without following a
- * symbolic link on the way.  -1 and errno on failure: ELOOP when a component
- * is a symbolic link, ENOTDIR when it is something else than a directory.
- */
-static int
-open_dir_nofollow(int rootfd, const char *dir)
-{
-	char		name[NAME_MAX + 1];
-	const char *p = dir;
-	int			fd;
-
-	fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	while (fd >= 0 && *p)
-	{
-		const char *e = strchr(p, '/');
-		size_t		n = e ? (size_t) (e - p) : strlen(p);
-		int			next;
-		int			save;
-
-		if (n > NAME_MAX)
-		{
-			close(fd);
-			errno = ENAMETOOLONG;
-			return -1;
-		}
-		memcpy(name, p, n);
-		name[n] = '\0';
-		next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		save = errno;
-		if (next < 0 && save == ENOTDIR)
-		{
-			struct stat st;
-
-			/* Linux says ENOTDIR for a symbolic link here: tell them apart. */
-			if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-				save = ELOOP;
-		}
-		close(fd);
-		errno = save;
-		fd = next;
-		p += n;
-		if (*p == '/')
-			p++;
-	}
-	return fd;
-}
-
-/* Makes the removals in the cached directory durable.  0, or -1 and errno. */
-static int
-dircache_sync(DirCache *dc)
-{
-	if (dc->fd >= 0 && dc->dirty)
-	{
-		if (fsync(dc->fd) != 0)
-			return -1;
-		dc->dirty = 0;
-	}
-	return 0;
-}
-
+/* purge_camera()'s messages, as ours. */
 static void
-dircache_init(DirCache *dc, int rootfd)
+report_line(void *arg, const char *message)
 {
-	dc->rootfd = rootfd;
-	dc->fd = -1;
-	dc->dirty = 0;
-	dc->dir[0] = '\0';
+	(void) arg;
+	complain("%s", message);
 }
 
-static void
-dircache_close(DirCache *dc)
-{
-	if (dc->fd >= 0)
-		close(dc->fd);
-	dc->fd = -1;
-	dc->dirty = 0;
-	dc->dir[0] = '\0';
-}
-
-/* The directory dir, opened or reused.  The caller syncs before switching. */
+/* purge, one camera (tools/common/purge.c), and its summary line. */
 static int
-dircache_get(DirCache *dc, const char *dir)
+purge_one(PGconn *conn, const Options *o, int rootfd, int camera)
 {
-	if (dc->fd >= 0 && strcmp(dc->dir, dir) == 0)
-		return dc->fd;
-	dircache_close(dc);
-	if (strlen(dir) >= sizeof(dc->dir))
-	{
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	dc->fd = open_dir_nofollow(dc->rootfd, dir);
-	if (dc->fd >= 0)
-		strcpy(dc->dir, dir);
-	return dc->fd;
-}
-
-/*
- * Removes the directories files were removed from once they are empty, and
- * their parents, but never a top-level directory (<root>/<camera_id>) nor
- * today's day directory (the recorder may be about to write there).
- * Returns EXIT_CLEAN or EXIT_IO.
- */
-static int
-remove_empty_dirs(int rootfd, StrList *dirs)
-{
-	char		path[PATH_MAX];
-	char		today[16] = "";
-	time_t		now = time(NULL);
-	struct tm	tm;
-	size_t		i;
-	int			status = EXIT_CLEAN;
-
-	if (gmtime_r(&now, &tm) != NULL)
-		strftime(today, sizeof(today), "%Y-%m-%d", &tm);
-	qsort(dirs->v, dirs->n, sizeof(char *), cmp_str_desc);
-	for (i = 0; i < dirs->n; i++)
-	{
-		snprintf(path, sizeof(path), "%s", dirs->v[i]);
-		while (strchr(path, '/') != NULL)
-		{
-			const char *parent;
-			const char *name = split_path(path, &parent);
-			int			pfd = open_dir_nofollow(rootfd, parent);
-			int			r;
-
-			if (pfd < 0)
-				break;
-			if (strcmp(name, today) == 0)
-			{
-				close(pfd);
-				break;
-			}
-			r = unlinkat(pfd, name, AT_REMOVEDIR);
-			if (r != 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT)
-			{
-				complain("could not remove empty directory \"%s/%s\": %s", parent, name, strerror(errno));
-				status = EXIT_IO;
-			}
-			if (r == 0 && fsync(pfd) != 0)
-			{
-				complain("could not fsync directory \"%s\": %s", parent, strerror(errno));
-				status = EXIT_IO;
-				r = -1;
-			}
-			close(pfd);
-			if (r != 0)
-				break;
-			/* path now holds the parent: try it next. */
-		}
-	}
-	return status;
-}
-
-/* Whether id is in a sorted list. */
-static int
-sorted_contains(const IdList *l, long long id)
-{
-	return l->n > 0 && bsearch(&id, l->v, l->n, sizeof(long long), cmp_id) != NULL;
-}
-
-/* purge, one camera: what is in flight and what was done. */
-typedef struct Purge
-{
-	int			camera;
-	DirCache	dc;
-	IdList		failed;			/* not removable: skipped in later rounds (sorted) */
-	IdList		failed_now;		/* failed in this round */
-	IdList		pending;		/* unlinked in dc's directory, not yet fsynced */
-	long long	pending_bytes;
-	IdList		confirm;		/* removed durably in this round */
-	long long	confirm_bytes;
-	StrList		dirs;			/* directories files were removed from */
-	long long	files;
-	long long	bytes;
-	long long	errors;
-	int			status;
-	int			oom;
-} Purge;
-
-static void
-purge_worsen(Purge *p, int status)
-{
-	if (status > p->status)
-		p->status = status;
-}
-
-static void
-purge_fail(Purge *p, long long id, int status)
-{
-	p->errors++;
-	purge_worsen(p, status);
-	p->oom |= idlist_add(&p->failed_now, id) != 0;
-}
-
-/* fsyncs the current directory: its pending removals become confirmable. */
-static void
-purge_sync(Purge *p)
-{
-	size_t		k;
-
-	if (dircache_sync(&p->dc) != 0)
-	{
-		complain("camera %d: could not fsync directory \"%s\": %s; %zu removals left unconfirmed",
-				 p->camera, p->dc.dir, strerror(errno), p->pending.n);
-		for (k = 0; k < p->pending.n; k++)
-			purge_fail(p, p->pending.v[k], EXIT_IO);
-	}
-	else
-	{
-		for (k = 0; k < p->pending.n && !p->oom; k++)
-			p->oom |= idlist_add(&p->confirm, p->pending.v[k]) != 0;
-		p->confirm_bytes += p->pending_bytes;
-	}
-	p->pending.n = 0;
-	p->pending_bytes = 0;
-}
-
-/* Removes one claimed file (or finds it gone); fsync and confirmation follow. */
-static void
-purge_file(Purge *p, long long id, const char *rawpath, long long bytes)
-{
-	char		path[PATH_MAX];
-	const char *dir;
-	const char *name;
-	int			fd;
-
-	if (normalize_path(rawpath, path, sizeof(path)) != 0)
-	{
-		complain("camera %d: refusing to remove segment %lld: its path is absolute or has a \"..\" component",
-				 p->camera, id);
-		purge_fail(p, id, EXIT_FINDINGS);
-		return;
-	}
-	name = split_path(path, &dir);
-	if (p->dc.fd < 0 || strcmp(p->dc.dir, dir) != 0)
-		purge_sync(p);
-	fd = dircache_get(&p->dc, dir);
-	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
-	{
-		/* No directory, no file: removed by an earlier run. */
-		p->oom |= idlist_add(&p->confirm, id) != 0;
-		p->confirm_bytes += bytes;
-		return;
-	}
-	if (fd < 0 && errno == ELOOP)
-	{
-		complain("camera %d: refusing to remove segment %lld: a directory on its path is a symbolic link "
-				 "(not followed)", p->camera, id);
-		purge_fail(p, id, EXIT_FINDINGS);
-		return;
-	}
-	if (fd < 0)
-	{
-		complain("camera %d: could not open directory \"%s\" of segment %lld: %s", p->camera, dir, id,
-				 strerror(errno));
-		purge_fail(p, id, EXIT_IO);
-		return;
-	}
-	if (unlinkat(fd, name, 0) != 0 && errno != ENOENT)
-	{
-		complain("camera %d: could not remove \"%s/%s\" (segment %lld): %s", p->camera, dir, name, id,
-				 strerror(errno));
-		purge_fail(p, id, EXIT_IO);
-		return;
-	}
-	/* Removed now or by an earlier run (ENOENT): fsynced either way. */
-	p->dc.dirty = 1;
-	p->oom |= idlist_add(&p->pending, id) != 0;
-	p->pending_bytes += bytes;
-	if (*dir != '\0' && (p->dirs.n == 0 || strcmp(p->dirs.v[p->dirs.n - 1], dir) != 0) &&
-		!strlist_contains(&p->dirs, dir))
-		p->oom |= strlist_add(&p->dirs, strdup(dir)) != 0;
-}
-
-/*
- * purge, one camera: claim, unlink, fsync, confirm, until a claim brings
- * nothing new.  A file that cannot be removed stays claimed: later rounds
- * skip it (and claim that many more).
- */
-static int
-purge_camera(PGconn *conn, const Options *o, int rootfd, int camera)
-{
-	Purge		p;
-	PGresult   *res = NULL;
-	Buf			ids = {NULL, 0, 0, 0};
-	char		cam[16];
-	char		limit[32];
-	char		what[64];
+	PurgeResult r;
 	char		size[32];
-	const char *params[2];
-	size_t		k;
-	int			i;
+	int			status;
 
-	memset(&p, 0, sizeof(p));
-	p.camera = camera;
-	dircache_init(&p.dc, rootfd);
-	snprintf(cam, sizeof(cam), "%d", camera);
-	params[0] = cam;
-
-	while (!interrupted && !p.oom)
-	{
-		long		want = o->max_files + (long) p.failed.n;
-		int			fresh = 0;
-
-		snprintf(limit, sizeof(limit), "%ld", want < MAX_CLAIM ? want : MAX_CLAIM);
-		params[1] = limit;
-		PQclear(res);
-		res = PQexecParams(conn, "SELECT segment_id, path, bytes FROM vms.purge_claim($1::integer, $2::integer)",
-						   2, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		{
-			snprintf(what, sizeof(what), "vms.purge_claim(%d)", camera);
-			complain_result(what, res, conn);
-			purge_worsen(&p, EXIT_DB);
-			break;
-		}
-		p.confirm.n = 0;
-		p.confirm_bytes = 0;
-		p.failed_now.n = 0;
-		for (i = 0; i < PQntuples(res) && !interrupted && !p.oom; i++)
-		{
-			long long	id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-
-			if (sorted_contains(&p.failed, id))
-				continue;
-			fresh++;
-			purge_file(&p, id, PQgetvalue(res, i, 1), strtoll(PQgetvalue(res, i, 2), NULL, 10));
-		}
-		purge_sync(&p);
-		dircache_close(&p.dc);
-		for (k = 0; k < p.failed_now.n && !p.oom; k++)
-			p.oom |= idlist_add(&p.failed, p.failed_now.v[k]) != 0;
-		qsort(p.failed.v, p.failed.n, sizeof(long long), cmp_id);
-
-		if (p.confirm.n > 0 && !p.oom)
-		{
-			ids.len = 0;
-			buf_id_array(&ids, &p.confirm, p.confirm.n);
-			if (ids.oom)
-			{
-				p.oom = 1;
-				break;
-			}
-			params[1] = ids.data;
-			PQclear(res);
-			res = PQexecParams(conn, "SELECT vms.purge_confirm($1::integer, $2::bigint[])",
-							   2, NULL, params, NULL, NULL, 0);
-			if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-			{
-				snprintf(what, sizeof(what), "vms.purge_confirm(%d)", camera);
-				complain_result(what, res, conn);
-				purge_worsen(&p, EXIT_DB);
-				break;
-			}
-			if (strtoll(PQgetvalue(res, 0, 0), NULL, 10) == 0)
-			{
-				/* Claimed but not confirmable: claiming again would loop. */
-				complain("camera %d: vms.purge_confirm() confirmed none of the %zu files removed; stopping",
-						 camera, p.confirm.n);
-				purge_worsen(&p, EXIT_DB);
-				break;
-			}
-			p.files += (long long) p.confirm.n;
-			p.bytes += p.confirm_bytes;
-		}
-		if (fresh == 0 || p.failed.n >= MAX_CLAIM)
-			break;
-	}
-	if (p.oom)
-	{
-		complain("out of memory");
-		purge_worsen(&p, EXIT_IO);
-	}
-	if (interrupted)
-		purge_worsen(&p, EXIT_INTERRUPTED);
-	dircache_close(&p.dc);
-	purge_worsen(&p, remove_empty_dirs(rootfd, &p.dirs));
+	memset(&r, 0, sizeof(r));
+	status = purge_camera(conn, rootfd, camera, o->max_files, &interrupted, report_line, NULL, &r);
 	if (!o->quiet)
 	{
-		format_bytes(p.bytes, size, sizeof(size));
-		printf("camera %d: removed %lld files (%s), %lld errors\n", camera, p.files, size, p.errors);
+		format_bytes(r.bytes, size, sizeof(size));
+		printf("camera %d: removed %lld files (%s), %lld errors\n", camera, r.files, size, r.errors);
 		fflush(stdout);
 	}
-	PQclear(res);
-	free(p.failed.v);
-	free(p.failed_now.v);
-	free(p.pending.v);
-	free(p.confirm.v);
-	free(ids.data);
-	strlist_free(&p.dirs);
-	return p.status;
+	return status;
 }
 
 /* SHA-256 of a file, read in fixed-size pieces.  0, or -1 and errno. */
@@ -947,7 +499,7 @@ check_entry(Check *c, DirCache *dc, const Entry *e)
 	int			absent = 0;
 
 	snprintf(path, sizeof(path), "%s", e->path);
-	name = split_path(path, &dir);
+	name = storage_split_path(path, &dir);
 	fd = dircache_get(dc, dir);
 	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
 		absent = 1;
@@ -1127,7 +679,7 @@ remove_orphans(Check *c, int rootfd)
 		int			fd;
 
 		snprintf(path, sizeof(path), "%s", c->orphans.v[i]);
-		name = split_path(path, &dir);
+		name = storage_split_path(path, &dir);
 		if ((dc.fd < 0 || strcmp(dc.dir, dir) != 0) && dircache_sync(&dc) != 0)
 		{
 			complain("could not fsync directory \"%s\": %s", dc.dir, strerror(errno));
@@ -1221,7 +773,7 @@ check_camera(PGconn *conn, const Options *o, int rootfd, int camera, unsigned ch
 		e->bytes = strtoll(PQgetvalue(res, (int) i, 2), NULL, 10);
 		snprintf(e->sha256, sizeof(e->sha256), "%s", PQgetvalue(res, (int) i, 3));
 		e->recorded = strcmp(PQgetvalue(res, (int) i, 4), "recorded") == 0;
-		if (normalize_path(PQgetvalue(res, (int) i, 1), path, sizeof(path)) != 0)
+		if (storage_normalize_path(PQgetvalue(res, (int) i, 1), path, sizeof(path)) != 0)
 		{
 			complain("camera %d: segment %lld has a path that is absolute or has a \"..\" component; not checked",
 					 camera, e->id);
@@ -1244,7 +796,7 @@ check_camera(PGconn *conn, const Options *o, int rootfd, int camera, unsigned ch
 	dircache_close(&dc);
 
 	/* Everything below <root>/<camera_id>/: what is not indexed is an orphan. */
-	fd = open_dir_nofollow(rootfd, cam);
+	fd = storage_open_dir(rootfd, cam);
 	if (fd >= 0)
 	{
 		snprintf(rel, sizeof(rel), "%s", cam);
@@ -1677,7 +1229,7 @@ main(int argc, char **argv)
 	{
 		int			r;
 
-		r = purge ? purge_camera(conn, &o, rootfd, cameras[i])
+		r = purge ? purge_one(conn, &o, rootfd, cameras[i])
 			: check_camera(conn, &o, rootfd, cameras[i], hashbuf);
 		status = status > r ? status : r;
 		if (r == EXIT_DB && PQstatus(conn) != CONNECTION_OK)
