@@ -2,6 +2,7 @@
  * pgutil.c: libpq helpers for the pg_vms tools (see pgutil.h).
  */
 #include <stddef.h>
+#include <stdio.h>
 
 #include "pgutil.h"
 
@@ -34,4 +35,19 @@ pgutil_connect(const char *dbname, const char *client_encoding, const char *appn
 	keywords[n] = NULL;
 	values[n] = NULL;
 	return PQconnectdbParams(keywords, values, 1);
+}
+
+void
+pgutil_describe_failure(char *out, size_t outsize, const char *what,
+						const PGresult *res, const PGconn *conn)
+{
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+
+	if (msg == NULL)
+		snprintf(out, outsize, "%s failed: %s", what, conn ? PQerrorMessage(conn) : "no answer");
+	else
+		snprintf(out, outsize, "%s failed: ERROR %s: %s%s%s", what, state ? state : "?????", msg,
+				 hint ? " HINT: " : "", hint ? hint : "");
 }

@@ -21,21 +21,9 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "lists.h"
+#include "pgutil.h"
 #include "purge.h"
-
-typedef struct IdList
-{
-	long long  *v;
-	size_t		n;
-	size_t		cap;
-} IdList;
-
-typedef struct StrList
-{
-	char	  **v;
-	size_t		n;
-	size_t		cap;
-} StrList;
 
 /* One camera: what is in flight and what was done. */
 typedef struct Purge
@@ -77,101 +65,10 @@ say(Purge *p, const char *fmt,...)
 static void
 say_result(Purge *p, const char *what, const PGresult *res, const PGconn *conn)
 {
-	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+	char		line[2048];
 
-	if (msg == NULL)
-		say(p, "%s failed: %s", what, PQerrorMessage(conn));
-	else
-		say(p, "%s failed: ERROR %s: %s%s%s", what, state ? state : "?????", msg,
-			hint ? " HINT: " : "", hint ? hint : "");
-}
-
-static int
-idlist_add(IdList *l, long long id)
-{
-	if (l->n == l->cap)
-	{
-		size_t		cap = l->cap ? l->cap * 2 : 256;
-		long long  *v = realloc(l->v, cap * sizeof(*v));
-
-		if (v == NULL)
-			return -1;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n++] = id;
-	return 0;
-}
-
-static int
-cmp_id(const void *a, const void *b)
-{
-	long long	x = *(const long long *) a;
-	long long	y = *(const long long *) b;
-
-	return (x > y) - (x < y);
-}
-
-/* Whether id is in a sorted list. */
-static int
-sorted_contains(const IdList *l, long long id)
-{
-	return l->n > 0 && bsearch(&id, l->v, l->n, sizeof(long long), cmp_id) != NULL;
-}
-
-/* Takes ownership of s (freed if it cannot be added). */
-static int
-strlist_add(StrList *l, char *s)
-{
-	if (s == NULL)
-		return -1;
-	if (l->n == l->cap)
-	{
-		size_t		cap = l->cap ? l->cap * 2 : 64;
-		char	  **v = realloc(l->v, cap * sizeof(*v));
-
-		if (v == NULL)
-		{
-			free(s);
-			return -1;
-		}
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n++] = s;
-	return 0;
-}
-
-static int
-strlist_contains(const StrList *l, const char *s)
-{
-	size_t		i;
-
-	for (i = 0; i < l->n; i++)
-		if (strcmp(l->v[i], s) == 0)
-			return 1;
-	return 0;
-}
-
-static void
-strlist_free(StrList *l)
-{
-	size_t		i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = l->cap = 0;
-}
-
-/* Reverse order: a directory's subdirectories come before it. */
-static int
-cmp_str_desc(const void *a, const void *b)
-{
-	return -strcmp(*(char *const *) a, *(char *const *) b);
+	pgutil_describe_failure(line, sizeof(line), what, res, conn);
+	say(p, "%s", line);
 }
 
 /* A PostgreSQL array literal of bigints. */
@@ -243,6 +140,15 @@ storage_split_path(char *path, const char **dir)
  * -1 and errno on failure: ELOOP when a component is a symbolic link,
  * ENOTDIR when it is something else than a directory.
  */
+int
+storage_is_partial(const char *name)
+{
+	size_t		n = strlen(name);
+	size_t		s = strlen(STORAGE_PARTIAL_SUFFIX);
+
+	return n > s && strcmp(name + n - s, STORAGE_PARTIAL_SUFFIX) == 0;
+}
+
 int
 storage_open_dir(int rootfd, const char *dir)
 {
@@ -361,7 +267,7 @@ remove_empty_dirs(Purge *p, int rootfd)
 		return;
 	if (gmtime_r(&now, &tm) != NULL)
 		strftime(today, sizeof(today), "%Y-%m-%d", &tm);
-	qsort(p->dirs.v, p->dirs.n, sizeof(char *), cmp_str_desc);
+	strlist_sort(&p->dirs, 1);
 	for (i = 0; i < p->dirs.n; i++)
 	{
 		snprintf(path, sizeof(path), "%s", p->dirs.v[i]);
@@ -538,7 +444,7 @@ purge_camera(PGconn *conn, int rootfd, int camera, long max_files,
 		{
 			long long	id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 
-			if (sorted_contains(&p.failed, id))
+			if (idlist_contains_sorted(&p.failed, id))
 				continue;
 			fresh++;
 			purge_file(&p, id, PQgetvalue(res, i, 1), strtoll(PQgetvalue(res, i, 2), NULL, 10));
@@ -548,7 +454,7 @@ purge_camera(PGconn *conn, int rootfd, int camera, long max_files,
 		for (k = 0; k < p.failed_now.n && !p.oom; k++)
 			p.oom |= idlist_add(&p.failed, p.failed_now.v[k]) != 0;
 		if (p.failed.n > 0)
-			qsort(p.failed.v, p.failed.n, sizeof(long long), cmp_id);
+			idlist_sort(&p.failed);
 
 		if (p.confirm.n > 0 && !p.oom)
 		{
@@ -600,10 +506,10 @@ purge_camera(PGconn *conn, int rootfd, int camera, long max_files,
 		result->errors = p.errors;
 	}
 	PQclear(res);
-	free(p.failed.v);
-	free(p.failed_now.v);
-	free(p.pending.v);
-	free(p.confirm.v);
+	idlist_free(&p.failed);
+	idlist_free(&p.failed_now);
+	idlist_free(&p.pending);
+	idlist_free(&p.confirm);
 	free(ids.data);
 	strlist_free(&p.dirs);
 	return p.status;

@@ -59,6 +59,9 @@ typedef struct DirCache
 extern int	storage_normalize_path(const char *in, char *out, size_t outsize);
 /* Splits a normalised path in place: returns the file name; *dir becomes "" or the directory. */
 extern const char *storage_split_path(char *path, const char **dir);
+/* A segment file still being written ends so (tools/README.md, storage layout). */
+#define STORAGE_PARTIAL_SUFFIX ".partial"
+extern int	storage_is_partial(const char *name);
 /* Opens a directory below the root without following a symbolic link (ELOOP). */
 extern int	storage_open_dir(int rootfd, const char *dir);
 

@@ -39,6 +39,7 @@
 #include "burnin.h"
 #include "config.h"
 #include "log.h"
+#include "numparse.h"
 #include "recovery.h"
 #include "registrar.h"
 #include "segment.h"
@@ -582,49 +583,6 @@ run(Worker *w)
 }
 
 /* A whole decimal number in [min, max], nothing else. */
-static int
-parse_ll(const char *s, long long min, long long max, long long *out)
-{
-	char	   *end;
-	long long	v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int
-parse_long(const char *s, long min, long max, long *out)
-{
-	long long	v;
-
-	if (parse_ll(s, min, max, &v) != 0)
-		return -1;
-	*out = (long) v;
-	return 0;
-}
-
-static int
-fixed_digits(const char *s, int n, int *out)
-{
-	int			v = 0;
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
 /*
  * --start-time: "YYYY-MM-DD[T ]HH:MM:SS[.fff]" with "Z", "+HH:MM", "-HH:MM"
  * or nothing (UTC).  Unix ms, or -1.
@@ -640,9 +598,9 @@ parse_time(const char *s)
 	time_t		t;
 	const char *p;
 
-	if (strlen(s) < 19 || fixed_digits(s, 4, &y) || s[4] != '-' || fixed_digits(s + 5, 2, &mo) || s[7] != '-' ||
-		fixed_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != ' ') || fixed_digits(s + 11, 2, &h) ||
-		s[13] != ':' || fixed_digits(s + 14, 2, &mi) || s[16] != ':' || fixed_digits(s + 17, 2, &sec))
+	if (strlen(s) < 19 || (y = parse_fixed_digits(s, 4)) < 0 || s[4] != '-' || (mo = parse_fixed_digits(s + 5, 2)) < 0 || s[7] != '-' ||
+		(d = parse_fixed_digits(s + 8, 2)) < 0 || (s[10] != 'T' && s[10] != ' ') || (h = parse_fixed_digits(s + 11, 2)) < 0 ||
+		s[13] != ':' || (mi = parse_fixed_digits(s + 14, 2)) < 0 || s[16] != ':' || (sec = parse_fixed_digits(s + 17, 2)) < 0)
 		return -1;
 	p = s + 19;
 	if (*p == '.')
@@ -662,7 +620,7 @@ parse_time(const char *s)
 		int			oh;
 		int			om;
 
-		if (fixed_digits(p + 1, 2, &oh) || p[3] != ':' || fixed_digits(p + 4, 2, &om) || oh > 23 || om > 59)
+		if ((oh = parse_fixed_digits(p + 1, 2)) < 0 || p[3] != ':' || (om = parse_fixed_digits(p + 4, 2)) < 0 || oh > 23 || om > 59)
 			return -1;
 		off = (oh * 60 + om) * (*p == '+' ? 1 : -1);
 		p += 6;
@@ -811,7 +769,7 @@ main(int argc, char **argv)
 				o->dbname = optarg;
 				break;
 			case 1:
-				if (parse_ll(optarg, 1, 1LL << 60, &o->backlog_bytes) != 0)
+				if (parse_int64(optarg, 1, 1LL << 60, &o->backlog_bytes) != 0)
 				{
 					fprintf(stderr, "vms-ingest: invalid --backlog-bytes \"%s\": a positive number of bytes\n", optarg);
 					return EXIT_USAGE;

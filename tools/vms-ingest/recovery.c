@@ -20,15 +20,15 @@
 #include <unistd.h>
 
 #include <libavformat/avformat.h>
-#include <openssl/evp.h>
 
 #include "config.h"
+#include "filehash.h"
 #include "log.h"
+#include "numparse.h"
 #include "purge.h"
 #include "recovery.h"
 
 #define HASH_BUFSIZE	(256 * 1024)
-#define PARTIAL_SUFFIX	".partial"
 
 typedef struct Found
 {
@@ -72,21 +72,6 @@ end:
 	return ret;
 }
 
-static int
-digits(const char *s, int n)
-{
-	int			v = 0;
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
 int
 recovery_parse_name(const char *name, int64_t *start_ms, int64_t *duration_ms)
 {
@@ -103,10 +88,10 @@ recovery_parse_name(const char *name, int64_t *start_ms, int64_t *duration_ms)
 	if (strlen(name) < 25 || name[8] != 'T' || name[15] != '.' || name[19] != 'Z' || name[20] != '_')
 		return -1;
 	memset(&tm, 0, sizeof(tm));
-	if ((tm.tm_year = digits(name, 4)) < 1970 || (tm.tm_mon = digits(name + 4, 2)) < 1 ||
-		(tm.tm_mday = digits(name + 6, 2)) < 1 || (tm.tm_hour = digits(name + 9, 2)) < 0 ||
-		(tm.tm_min = digits(name + 11, 2)) < 0 || (tm.tm_sec = digits(name + 13, 2)) < 0 ||
-		(ms = digits(name + 16, 3)) < 0)
+	if ((tm.tm_year = parse_fixed_digits(name, 4)) < 1970 || (tm.tm_mon = parse_fixed_digits(name + 4, 2)) < 1 ||
+		(tm.tm_mday = parse_fixed_digits(name + 6, 2)) < 1 || (tm.tm_hour = parse_fixed_digits(name + 9, 2)) < 0 ||
+		(tm.tm_min = parse_fixed_digits(name + 11, 2)) < 0 || (tm.tm_sec = parse_fixed_digits(name + 13, 2)) < 0 ||
+		(ms = parse_fixed_digits(name + 16, 3)) < 0)
 		return -1;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
@@ -142,21 +127,12 @@ valid_day(const char *d)
 	if (strlen(d) != 10 || d[4] != '-' || d[7] != '-')
 		return 0;
 	memset(&tm, 0, sizeof(tm));
-	if ((tm.tm_year = digits(d, 4)) < 1970 || (tm.tm_mon = digits(d + 5, 2)) < 1 || (tm.tm_mday = digits(d + 8, 2)) < 1)
+	if ((tm.tm_year = parse_fixed_digits(d, 4)) < 1970 || (tm.tm_mon = parse_fixed_digits(d + 5, 2)) < 1 || (tm.tm_mday = parse_fixed_digits(d + 8, 2)) < 1)
 		return 0;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
 	t = timegm(&tm);
 	return t != (time_t) -1 && segment_time_name((int64_t) t * 1000, name, day) == 0 && strcmp(day, d) == 0;
-}
-
-static int
-is_partial(const char *name)
-{
-	size_t		n = strlen(name);
-	size_t		s = strlen(PARTIAL_SUFFIX);
-
-	return n > s && strcmp(name + n - s, PARTIAL_SUFFIX) == 0;
 }
 
 static int
@@ -239,7 +215,7 @@ scan_day(int camfd, int camera, const char *day, int64_t resume_ms, FoundList *f
 		}
 		if (!S_ISREG(st.st_mode))
 			continue;
-		if (is_partial(de->d_name))
+		if (storage_is_partial(de->d_name))
 		{
 			if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT)
 			{
@@ -293,52 +269,6 @@ scan_day(int camfd, int camera, const char *day, int64_t resume_ms, FoundList *f
 
 end:
 	closedir(d);
-	return ret;
-}
-
-/* SHA-256 of a file (read in fixed pieces) and its size as read.  0, or -1 and errno. */
-static int
-hash_file(int dirfd, const char *name, unsigned char *buf, unsigned char md[32], int64_t *bytes)
-{
-	EVP_MD_CTX *ctx = NULL;
-	unsigned int mdlen = 0;
-	ssize_t		n;
-	int			fd;
-	int			ret = -1;
-	int			save = EIO;
-
-	*bytes = 0;
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ctx = EVP_MD_CTX_new();
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-	{
-		save = ENOMEM;
-		goto end;
-	}
-	while ((n = read(fd, buf, HASH_BUFSIZE)) != 0)
-	{
-		if (n < 0)
-		{
-			if (errno == EINTR)
-				continue;
-			save = errno;
-			goto end;
-		}
-		if (EVP_DigestUpdate(ctx, buf, (size_t) n) != 1)
-			goto end;
-		*bytes += n;
-	}
-	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
-		goto end;
-	ret = 0;
-
-end:
-	EVP_MD_CTX_free(ctx);
-	close(fd);
-	if (ret != 0)
-		errno = save;
 	return ret;
 }
 
@@ -450,7 +380,7 @@ recovery_run(int rootfd, const char *root, int camera, int64_t resume_ms, Regist
 		memset(&info, 0, sizeof(info));
 		snprintf(rel, sizeof(rel), "%s/%s", cam, f->day);
 		dayfd = storage_open_dir(rootfd, rel);
-		if (dayfd < 0 || hash_file(dayfd, f->name, buf, info.sha256, &info.bytes) != 0)
+		if (dayfd < 0 || sha256_file_at(dayfd, f->name, buf, HASH_BUFSIZE, info.sha256, &info.bytes) != 0)
 		{
 			snprintf(err, errlen, "could not read \"%s/%s\": %s", rel, f->name, strerror(errno));
 			if (dayfd >= 0)

@@ -354,6 +354,18 @@ run(void *arg)
 	return NULL;
 }
 
+/* Frees what registrar_start() made, once its thread is not running. */
+static void
+registrar_free(Registrar *r)
+{
+	PQfreeCancel(r->cancel);
+	PQfinish(r->conn);
+	pthread_cond_destroy(&r->wake);
+	pthread_cond_destroy(&r->finished);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
 Registrar *
 registrar_start(PGconn *conn, const RegistrarOptions *o, char *err, size_t errlen)
 {
@@ -386,12 +398,7 @@ registrar_start(PGconn *conn, const RegistrarOptions *o, char *err, size_t errle
 	if (ret != 0)
 	{
 		snprintf(err, errlen, "could not start the database thread: %s", strerror(ret));
-		PQfreeCancel(r->cancel);
-		PQfinish(r->conn);
-		pthread_cond_destroy(&r->wake);
-		pthread_cond_destroy(&r->finished);
-		pthread_mutex_destroy(&r->lock);
-		free(r);
+		registrar_free(r);
 		return NULL;
 	}
 	return r;
@@ -520,11 +527,6 @@ registrar_stop(Registrar **rp, int64_t timeout_us)
 		r->head = it->next;
 		item_free(it);
 	}
-	PQfreeCancel(r->cancel);
-	PQfinish(r->conn);
-	pthread_cond_destroy(&r->wake);
-	pthread_cond_destroy(&r->finished);
-	pthread_mutex_destroy(&r->lock);
-	free(r);
+	registrar_free(r);
 	return left;
 }

@@ -21,6 +21,7 @@
 #include <libavformat/avformat.h>
 #include <openssl/evp.h>
 
+#include "purge.h"
 #include "segment.h"
 
 #define IO_BUFSIZE		(64 * 1024)
@@ -214,7 +215,7 @@ file_open(Segmenter *s, int64_t start_ms, char *err, size_t errlen)
 		snprintf(err, errlen, "segment start time out of range");
 		goto fail;
 	}
-	snprintf(f->partial, sizeof(f->partial), "%s.ts.partial", f->name);
+	snprintf(f->partial, sizeof(f->partial), "%s.ts" STORAGE_PARTIAL_SUFFIX, f->name);
 	if ((camfd = open_subdir(s->rootfd, cam)) < 0)
 	{
 		snprintf(err, errlen, "could not create or open directory \"%s\" in the storage root: %s", cam,

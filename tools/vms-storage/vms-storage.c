@@ -43,9 +43,11 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
-#include <openssl/evp.h>
 
 #include "buf.h"
+#include "filehash.h"
+#include "lists.h"
+#include "numparse.h"
 #include "pgutil.h"
 #include "purge.h"
 #include "utf8.h"
@@ -68,7 +70,6 @@
 #define HASH_BUFSIZE		(256 * 1024)
 #define DEFAULT_MAX_FILES	1000
 #define DEFAULT_GRACE		3600
-#define PARTIAL_SUFFIX		".partial"
 
 static volatile sig_atomic_t interrupted = 0;
 
@@ -85,20 +86,6 @@ typedef struct Options
 	int			repair;
 	int			quiet;
 } Options;
-
-typedef struct IdList
-{
-	long long  *v;
-	size_t		n;
-	size_t		cap;
-} IdList;
-
-typedef struct StrList
-{
-	char	  **v;
-	size_t		n;
-	size_t		cap;
-} StrList;
 
 /* One file of vms.storage_manifest(). */
 typedef struct Entry
@@ -161,82 +148,10 @@ complain(const char *fmt,...)
 static void
 complain_result(const char *what, const PGresult *res, const PGconn *conn)
 {
-	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+	char		line[2048];
 
-	if (msg == NULL)
-		complain("%s failed: %s", what, PQerrorMessage(conn));
-	else
-		complain("%s failed: ERROR %s: %s%s%s", what, state ? state : "?????", msg,
-				 hint ? " HINT: " : "", hint ? hint : "");
-}
-
-static int
-idlist_add(IdList *l, long long id)
-{
-	if (l->n == l->cap)
-	{
-		size_t		cap = l->cap ? l->cap * 2 : 256;
-		long long  *p = realloc(l->v, cap * sizeof(*p));
-
-		if (p == NULL)
-			return -1;
-		l->v = p;
-		l->cap = cap;
-	}
-	l->v[l->n++] = id;
-	return 0;
-}
-
-static int
-cmp_id(const void *a, const void *b)
-{
-	long long	x = *(const long long *) a;
-	long long	y = *(const long long *) b;
-
-	return (x > y) - (x < y);
-}
-
-/* Takes ownership of s (freed if it cannot be added). */
-static int
-strlist_add(StrList *l, char *s)
-{
-	if (s == NULL)
-		return -1;
-	if (l->n == l->cap)
-	{
-		size_t		cap = l->cap ? l->cap * 2 : 64;
-		char	  **p = realloc(l->v, cap * sizeof(*p));
-
-		if (p == NULL)
-		{
-			free(s);
-			return -1;
-		}
-		l->v = p;
-		l->cap = cap;
-	}
-	l->v[l->n++] = s;
-	return 0;
-}
-
-static void
-strlist_free(StrList *l)
-{
-	size_t		i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = l->cap = 0;
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
+	pgutil_describe_failure(line, sizeof(line), what, res, conn);
+	complain("%s", line);
 }
 
 /*
@@ -345,23 +260,6 @@ format_bytes(long long bytes, char *out, size_t outsize)
 	snprintf(out, outsize, "%.1f %s", v, units[u]);
 }
 
-/* A whole decimal number in [min, max], nothing else. */
-static int
-parse_long(const char *s, long min, long max, long *out)
-{
-	char	   *end;
-	long		v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* purge_camera()'s messages, as ours. */
 static void
 report_line(void *arg, const char *message)
@@ -389,64 +287,18 @@ purge_one(PGconn *conn, const Options *o, int rootfd, int camera)
 	return status;
 }
 
-/* SHA-256 of a file, read in fixed-size pieces.  0, or -1 and errno. */
+/* SHA-256 of a file, in hex.  0, or -1 and errno. */
 static int
 hash_file(int dirfd, const char *name, unsigned char *buf, char hex[65])
 {
-	EVP_MD_CTX *ctx = NULL;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	ssize_t		n;
-	int			fd;
-	int			ret = -1;
-	int			save = 0;
-	unsigned int i;
+	unsigned char md[32];
+	int			i;
 
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	if (sha256_file_at(dirfd, name, buf, HASH_BUFSIZE, md, NULL) != 0)
 		return -1;
-#ifdef POSIX_FADV_SEQUENTIAL
-	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-#endif
-	ctx = EVP_MD_CTX_new();
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-	{
-		save = ENOMEM;
-		goto cleanup;
-	}
-	while ((n = read(fd, buf, HASH_BUFSIZE)) != 0)
-	{
-		if (n < 0)
-		{
-			if (errno == EINTR)
-				continue;
-			save = errno;
-			goto cleanup;
-		}
-		if (EVP_DigestUpdate(ctx, buf, (size_t) n) != 1)
-		{
-			save = EIO;
-			goto cleanup;
-		}
-	}
-	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
-	{
-		save = EIO;
-		goto cleanup;
-	}
-	for (i = 0; i < mdlen; i++)
+	for (i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	ret = 0;
-#ifdef POSIX_FADV_DONTNEED
-	/* Recordings are read once here: keep them out of the page cache. */
-	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-#endif
-cleanup:
-	EVP_MD_CTX_free(ctx);
-	close(fd);
-	if (ret != 0)
-		errno = save;
-	return ret;
+	return 0;
 }
 
 static int
@@ -566,15 +418,6 @@ check_entry(Check *c, DirCache *dc, const Entry *e)
 	}
 }
 
-static int
-is_partial(const char *name)
-{
-	size_t		n = strlen(name);
-	size_t		s = strlen(PARTIAL_SUFFIX);
-
-	return n > s && strcmp(name + n - s, PARTIAL_SUFFIX) == 0;
-}
-
 /*
  * Walks a directory (fd, owned) whose path relative to the root is in rel
  * (length len, a PATH_MAX buffer), collecting regular files that are not in
@@ -653,7 +496,7 @@ walk_dir(Check *c, int fd, char *rel, size_t len, int depth)
 		{
 			c->files_checked++;
 			/* A .partial file younger than the grace period is being written. */
-			if (!is_partial(de->d_name) || c->now - st.st_mtime >= c->o->grace)
+			if (!storage_is_partial(de->d_name) || c->now - st.st_mtime >= c->o->grace)
 				c->oom |= strlist_add(&c->orphans, strdup(rel)) != 0;
 		}
 		rel[len] = '\0';
@@ -822,11 +665,11 @@ check_camera(PGconn *conn, const Options *o, int rootfd, int camera, unsigned ch
 		status = EXIT_IO;
 		goto cleanup;
 	}
-	qsort(c.orphans.v, c.orphans.n, sizeof(char *), cmp_str);
+	strlist_sort(&c.orphans, 0);
 	for (i = 0; i < c.orphans.n; i++)
 		finding(&c, "orphan", 0, c.orphans.v[i], NULL);
-	qsort(c.missing.v, c.missing.n, sizeof(long long), cmp_id);
-	qsort(c.mismatched.v, c.mismatched.n, sizeof(long long), cmp_id);
+	idlist_sort(&c.missing);
+	idlist_sort(&c.mismatched);
 
 	if (o->repair)
 		status = remove_orphans(&c, rootfd);
@@ -904,8 +747,8 @@ cleanup:
 		free(c.entries[i].path);
 	free(c.entries);
 	strlist_free(&c.orphans);
-	free(c.missing.v);
-	free(c.mismatched.v);
+	idlist_free(&c.missing);
+	idlist_free(&c.mismatched);
 	free(orphans.data);
 	free(missing.data);
 	free(mismatched.data);

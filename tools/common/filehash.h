@@ -1,0 +1,18 @@
+/*
+ * filehash.h: SHA-256 of a file below a directory, through OpenSSL EVP.
+ */
+#ifndef VMS_TOOLS_FILEHASH_H
+#define VMS_TOOLS_FILEHASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Hashes name (relative to dirfd; a symbolic link is refused) in pieces of
+ * bufsize bytes read into buf; sets md and, if bytes is not NULL, the size
+ * read.  Tells the kernel the file is read once.  0, or -1 and errno.
+ */
+extern int	sha256_file_at(int dirfd, const char *name, unsigned char *buf, size_t bufsize,
+						   unsigned char md[32], int64_t *bytes);
+
+#endif							/* VMS_TOOLS_FILEHASH_H */
