@@ -61,6 +61,16 @@ def reply(conn, cseq, extra='', body=b'', status='200 OK'):
     conn.sendall(head.encode('latin-1') + b'\r\n' + body)
 
 
+def peer_still_there(conn):
+    """Reads and drops what the client sent; False once it has gone."""
+    try:
+        return conn.recv(65536) != b''
+    except socket.timeout:
+        return True
+    except OSError:
+        return False
+
+
 def serve_garbage(conn, rnd, stop):
     conn.settimeout(0.05)
     while not stop.is_set():
@@ -68,12 +78,7 @@ def serve_garbage(conn, rnd, stop):
             conn.sendall(rnd.randbytes(rnd.randint(1, 4096)))
         except OSError:
             return
-        try:
-            if conn.recv(65536) == b'':
-                return
-        except socket.timeout:
-            pass
-        except OSError:
+        if not peer_still_there(conn):
             return
         time.sleep(0.02)
 
@@ -81,12 +86,7 @@ def serve_garbage(conn, rnd, stop):
 def serve_silent(conn, rnd, stop):
     conn.settimeout(0.2)
     while not stop.is_set():
-        try:
-            if conn.recv(65536) == b'':
-                return
-        except socket.timeout:
-            pass
-        except OSError:
+        if not peer_still_there(conn):
             return
 
 
@@ -145,12 +145,7 @@ def serve_rtsp_then_garbage(conn, rnd, stop, number):
                 conn.sendall(rnd.randbytes(rnd.randint(1, 512)))
         except OSError:
             return
-        try:
-            if conn.recv(65536) == b'':
-                return
-        except socket.timeout:
-            pass
-        except OSError:
+        if not peer_still_there(conn):
             return
         time.sleep(0.005)
 
