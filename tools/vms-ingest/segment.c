@@ -24,7 +24,13 @@
 #include "purge.h"
 #include "segment.h"
 
-#define IO_BUFSIZE		(64 * 1024)
+/*
+ * Writes go to the kernel a buffer at a time, not a packet at a time: a killed
+ * worker's .partial is removed on restart anyway, so flushing every packet
+ * (libavformat's default for output that cannot seek) would only cost one
+ * write() per video frame.
+ */
+#define IO_BUFSIZE		(256 * 1024)
 #define DEFAULT_FRAME_MS 40		/* when neither the packets nor the stream say */
 
 /* One .partial being written. */
@@ -257,6 +263,7 @@ file_open(Segmenter *s, int64_t start_ms, char *err, size_t errlen)
 		goto fail;
 	}
 	f->oc->flags |= AVFMT_FLAG_CUSTOM_IO;
+	f->oc->flush_packets = 0;
 	ret = avformat_write_header(f->oc, NULL);
 	if (ret < 0)
 	{
