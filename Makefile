@@ -8,8 +8,9 @@ OBJS        = src/pg_vms.o src/audit.o src/audit_queue.o src/audit_chain.o \
               src/password_policy.o src/auth_guard.o src/client_address.o src/state_file.o src/totp.o src/retention.o
 # Released scripts are frozen.  The script of the version under development
 # is assembled from one file per concern in upgrade/<from>--<to>/ (sorted).
-DATA        = pg_vms--1.0.sql pg_vms--1.0--1.1.sql pg_vms--1.1--1.2.sql pg_vms--1.2--1.3.sql
-DEV_SCRIPT  = pg_vms--1.3--1.4.sql
+DATA        = pg_vms--1.0.sql pg_vms--1.0--1.1.sql pg_vms--1.1--1.2.sql pg_vms--1.2--1.3.sql \
+              pg_vms--1.3--1.4.sql
+DEV_SCRIPT  = pg_vms--1.4--1.5.sql
 DATA_built  = $(DEV_SCRIPT)
 PG_CPPFLAGS = -I$(srcdir)/include -Wall -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare -Werror
@@ -31,7 +32,7 @@ override with_llvm = no
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(DEV_SCRIPT): $(sort $(wildcard $(srcdir)/upgrade/1.3--1.4/*.sql))
+$(DEV_SCRIPT): $(sort $(wildcard $(srcdir)/upgrade/1.4--1.5/*.sql))
 	cat $^ >$@
 
 # The C tools (tools/Makefile); built by `make test` and `make demo`.

@@ -30,7 +30,7 @@ END
 $$;
 
 -- The extension is never trusted and needs a superuser to install.
-SELECT name, version, superuser, trusted FROM pg_available_extension_versions WHERE name = 'pg_vms';
+SELECT name, version, superuser, trusted FROM pg_available_extension_versions WHERE name = 'pg_vms' ORDER BY version;
 
 -- Built-in roles: never superuser; NOLOGIN except vms_maintenance, which
 -- pg_cron runs jobs as (LOGIN is its requirement) and which has no password.
