@@ -27,16 +27,16 @@ SELECT expect_error(format('SELECT vms.set_ingest_settings(%s, tls_ca_pem => %L)
 SELECT expect_error(format('SELECT vms.set_ingest_settings(%s, tls_pin_sha256 => ''\x0102'')', :i1)) AS short_pin;
 SELECT expect_error(format('SELECT vms.set_ingest_settings(%s, tls_server_name => ''cam one'')', :i1)) AS bad_name;
 SELECT expect_error(format('SELECT vms.set_ingest_settings(%s, transport => ''udp'')', :i2)) AS rtsps_over_udp;
-SELECT expect_error(format('SELECT vms.set_ingest_settings(%s, privacy_zones => %L)', :i1, z)) AS bad_zones
-  FROM unnest(ARRAY['{}', '[{"points": [[0,0],[1,0]], "fill": "black"}]',
-                    '[{"points": [[0,0],[1,0],[1,1.5]], "fill": "black"}]',
-                    '[{"points": [[0,0],[1,0],[1,1]], "fill": "pink"}]',
-                    '[{"points": [[0,0],[1,0],["a",1]], "fill": "blur"}]',
-                    '[{"points": [[0,0],[1,0],[1,1]], "fill": "blur", "lift": true}]']) z;
+-- Zones are vms.privacy_zones from 1.5 (13_privacy_export); the 1.4 parameter is gone.
+SELECT expect_error(format('SELECT vms.set_ingest_settings(%s, privacy_zones => ''[]'')', :i1)) AS no_zone_parameter;
+SELECT expect_error(format('SELECT vms.add_privacy_zone(%s, ''z'', %L, %L)', :i1, z.points, z.fill)) AS bad_zones
+  FROM (VALUES ('{}', 'black'), ('[[0,0],[1,0]]', 'black'), ('[[0,0],[1,0],[1,1.5]]', 'black'),
+               ('[[0,0],[1,0],[1,1]]', 'pink'), ('[[0,0],[1,0],["a",1]]', 'blur')) z(points, fill);
 SELECT expect_error('SELECT vms.set_ingest_settings(999999, segment_seconds => 5)') AS unknown_camera;
 RESET ROLE;
-SELECT camera_id = :i1 AS i1, transport, segment_seconds, tls_ca_pem IS NULL AS no_ca, burn_in_privacy, privacy_zones
+SELECT camera_id = :i1 AS i1, transport, segment_seconds, tls_ca_pem IS NULL AS no_ca, burn_in_privacy
   FROM vms.ingest_settings ORDER BY camera_id;
+SELECT count(*) AS zones FROM vms.privacy_zones WHERE camera_id = :i1;
 -- A viewer may not change how a camera is recorded, nor see its settings.
 SET ROLE regress_viewer;
 SELECT expect_error(format('SELECT vms.set_ingest_settings(%s, segment_seconds => 2)', :i1)) AS viewer_refused;
@@ -47,13 +47,16 @@ RESET ROLE;
 SET ROLE regress_manager;
 SELECT vms.set_ingest_settings(:i2, tls_ca_pem => E'-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
        tls_pin_sha256 => sha256('camera key'::bytea), tls_server_name => 'cam2.example.org',
-       burn_in_privacy => true,
-       privacy_zones => '[{"points": [[0.1,0.1],[0.4,0.1],[0.4,0.3],[0.1,0.3]], "fill": "black"},
-                          {"points": [[0.6,0.6],[0.9,0.6],[0.75,0.9]], "fill": "blur"}]');
+       burn_in_privacy => true);
+SELECT vms.add_privacy_zone(:i2, 'door', '[[0.1,0.1],[0.4,0.1],[0.4,0.3],[0.1,0.3]]', 'black', burn_in => true) > 0 AS zone_1;
+SELECT vms.add_privacy_zone(:i2, 'window', '[[0.6,0.6],[0.9,0.6],[0.75,0.9]]', 'blur', burn_in => true) > 0 AS zone_2;
+-- Only permanent burn_in zones are burned in: not this liftable one, nor a permanent one without burn_in.
+SELECT vms.add_privacy_zone(:i2, 'desk', '[[0.5,0.1],[0.6,0.1],[0.6,0.2]]', 'black', liftable => true) > 0 AS zone_3;
+SELECT vms.add_privacy_zone(:i2, 'sign', '[[0.7,0.1],[0.8,0.1],[0.8,0.2]]', 'blur') > 0 AS zone_4;
 SELECT vms.set_ingest_settings(:i2, tls_server_name => '') AS cleared_name;
 RESET ROLE;
 SELECT transport, tls_ca_pem IS NOT NULL AS ca, encode(tls_pin_sha256, 'hex') = encode(sha256('camera key'::bytea), 'hex') AS pinned,
-       tls_server_name, jsonb_array_length(privacy_zones) AS zones
+       tls_server_name, (SELECT count(*) FROM vms.privacy_zones z WHERE z.camera_id = :i2) AS zones
   FROM vms.ingest_settings WHERE camera_id = :i2;
 SELECT audit_settle();
 SELECT action, outcome, details - 'tls_pin_sha256' AS details FROM vms.audit_log

@@ -23,6 +23,7 @@ static int	max_retention_s = 30 * SECONDS_PER_DAY;
 static int	audit_retention_s = 365 * SECONDS_PER_DAY;
 static bool hold_release_requires_approval = false;
 static int	partition_lock_wait_ms = 3000;
+static int	max_export_range_s = SECONDS_PER_DAY;
 
 void
 retention_define_settings(void)
@@ -54,5 +55,13 @@ retention_define_settings(void)
 							&partition_lock_wait_ms,
 							3000, 0, 600000,
 							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	/* From 1.5: vms.begin_export() refuses longer ranges (export in parts). */
+	DefineCustomIntVariable("vms.max_export_range",
+							"Longest time range one evidence export may cover.",
+							"vms.begin_export() refuses a longer range; export it in parts.",
+							&max_export_range_s,
+							SECONDS_PER_DAY, 1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 }
