@@ -1,5 +1,6 @@
 /*
- * burnin.h: optional privacy-mask burn-in at ingest.
+ * burnin.h: decode, mask privacy zones, re-encode with libx264: the burn-in of
+ * vms-ingest and the masked export of vms-export (tools/media/).
  *
  * Decodes the camera's video (any codec libavcodec decodes, one thread),
  * masks the privacy zones, and re-encodes H.264 with libx264 (preset
@@ -14,20 +15,8 @@
  * the forced keyframes are the only ones (the frame rate is not in
  * AVCodecParameters in FFmpeg 5.1, so the GOP cannot be interval * fps).
  *
- * Masking design ("hybrid", the alternative allowed by the brief): one
- * libavfilter graph converts every frame to yuv420p (limited range) at the
- * encoder's size (scaling when the camera changes resolution; the graph is
- * rebuilt when the decoded size or format changes) and, for each blur zone,
- * crops the zone's bounding box and pixelates it (area downscale by a block
- * of max(8, height/30) pixels, bilinear upscale back: the detail is gone,
- * not just smoothed).  The zone polygons are rasterised once at open into
- * 8-bit masks (even-odd rule, pixel centres; a chroma sample is masked when
- * any of its 4 luma pixels is), and the masked pixels are then written in
- * place into the frame: the blurred ones, or black.  This avoids the
- * per-frame mask frames and timestamp-synchronised alphamerge/overlay inputs
- * of an all-filter graph (whose overlay also copies the whole frame), and
- * costs about what drawbox does.  Blur zones are applied first and black
- * zones last, so black always wins where zones overlap.
+ * Masking: tools/media/zonemask.h (rasterised polygons, black or pixelated),
+ * applied to every decoded frame at the encoder's size.
  *
  * Timestamps: frames take their best-effort pts in in_time_base; frames with
  * no pts or a pts not above the previous one are dropped (x264 needs strictly
@@ -35,24 +24,30 @@
  * (= in_time_base).  Packets the decoder rejects as invalid data are skipped.
  *
  * Zones: normalised coordinates, (0,0) top left, 3..64 points each, at most
- * BURNIN_MAX_ZONES zones; nzones may be 0 (plain re-encode).
+ * ZONEMASK_MAX_ZONES zones; nzones may be 0 (plain re-encode).
  */
-#ifndef VMS_INGEST_BURNIN_H
-#define VMS_INGEST_BURNIN_H
+#ifndef VMS_MEDIA_BURNIN_H
+#define VMS_MEDIA_BURNIN_H
 
 #include <stddef.h>
 
 #include <libavcodec/avcodec.h>
 
-#define BURNIN_MAX_ZONES 32
+#include "zonemask.h"
 
-typedef struct PrivacyZone
+#define BURNIN_MAX_ZONES ZONEMASK_MAX_ZONES
+
+/*
+ * Encoder settings that differ between the callers.  burnin_open() uses the
+ * ingest ones: one thread everywhere, tune zerolatency, SPS/PPS in band.
+ */
+typedef struct BurnInOptions
 {
-	int			npoints;
-	double		x[64],
-				y[64];			/* normalised 0..1, (0,0) top left */
-	int			blur;			/* 0 = black fill */
-} PrivacyZone;
+	int			threads;		/* decoder and encoder threads, 0 = automatic */
+	const char *tune;			/* libx264 tune, NULL = none */
+	int			global_header;	/* SPS/PPS in extradata (MP4), not in band (MPEG-TS) */
+	int			crf;			/* rate when the input has no bit rate */
+} BurnInOptions;
 
 typedef struct BurnIn BurnIn;
 
@@ -64,6 +59,9 @@ typedef struct BurnIn BurnIn;
 BurnIn	   *burnin_open(const AVCodecParameters *in, AVRational in_time_base,
 						const PrivacyZone *zones, int nzones,
 						int keyframe_interval_s, char *err, size_t errlen);
+BurnIn	   *burnin_open_opts(const AVCodecParameters *in, AVRational in_time_base,
+							 const PrivacyZone *zones, int nzones, int keyframe_interval_s,
+							 const BurnInOptions *opts, char *err, size_t errlen);
 
 /* H.264 from libx264, valid from burnin_open() on (no extradata). */
 const AVCodecParameters *burnin_output_params(const BurnIn *b);
@@ -81,4 +79,4 @@ int			burnin_receive_packet(BurnIn *b, AVPacket *out);
 
 void		burnin_close(BurnIn **b);
 
-#endif							/* VMS_INGEST_BURNIN_H */
+#endif							/* VMS_MEDIA_BURNIN_H */

@@ -1,0 +1,335 @@
+/*
+ * input.c: the recorded segments as one packet stream.  Each file is opened
+ * below the storage root without following a symbolic link (the index path's
+ * directories through storage_open_dir(), the file with O_NOFOLLOW) and read
+ * through our own AVIOContext, which also counts the bytes for the progress
+ * bar.  Only the first video stream is used.  Timestamps: every file
+ * continues where the previous one ended (its first dts becomes the previous
+ * file's last dts plus one frame), so the output has no jumps or gaps at the
+ * boundaries; the recorded wall-clock times are in the manifest.
+ */
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libavformat/avformat.h>
+
+#include "export.h"
+#include "purge.h"
+
+#define IO_BUFSIZE		(256 * 1024)
+#define DEFAULT_FRAME_MS 40
+
+struct SegReader
+{
+	int			rootfd;
+	const Session *s;
+	int			cur,
+				last;
+	Progress   *progress;
+
+	/* the open file */
+	int			fd;
+	AVFormatContext *ic;
+	int			stream;
+	int64_t		offset;			/* added to this file's timestamps */
+	int			have_offset;
+	int64_t		file_first_dts;	/* output dts of the file's first packet */
+
+	AVCodecParameters *par;		/* the first file's */
+	AVRational	tb;				/* output time base = the first file's stream's */
+	int64_t		last_dts;		/* output, AV_NOPTS_VALUE before the first packet */
+	int64_t		last_step;		/* last dts step, or the last packet's duration */
+	int64_t		end_dts;		/* where the next file starts */
+};
+
+static int
+read_cb(void *opaque, uint8_t *buf, int size)
+{
+	SegReader  *r = opaque;
+
+	for (;;)
+	{
+		ssize_t		n = read(r->fd, buf, (size_t) size);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return AVERROR(errno);
+		if (n == 0)
+			return AVERROR_EOF;
+		if (r->progress)
+			progress_add(r->progress, n);
+		return (int) n;
+	}
+}
+
+static int64_t
+seek_cb(void *opaque, int64_t offset, int whence)
+{
+	SegReader  *r = opaque;
+	off_t		pos;
+
+	if (whence == AVSEEK_SIZE)
+	{
+		off_t		cur = lseek(r->fd, 0, SEEK_CUR), end = lseek(r->fd, 0, SEEK_END);
+
+		if (cur < 0 || end < 0 || lseek(r->fd, cur, SEEK_SET) < 0)
+			return AVERROR(errno);
+		return end;
+	}
+	pos = lseek(r->fd, (off_t) offset, whence & ~AVSEEK_FORCE);
+	return pos < 0 ? AVERROR(errno) : pos;
+}
+
+static void
+close_file(SegReader *r)
+{
+	if (r->ic)
+	{
+		AVIOContext *pb = r->ic->pb;
+
+		avformat_close_input(&r->ic);
+		if (pb)
+			av_freep(&pb->buffer);
+		avio_context_free(&pb);
+	}
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
+}
+
+static int
+open_file(SegReader *r, char *err, size_t errlen)
+{
+	const Segment *g = &r->s->segs[r->cur];
+	char		norm[PATH_MAX];
+	const char *dir, *name;
+	unsigned char *buf = NULL;
+	AVIOContext *pb = NULL;
+	int			dirfd, ret, i;
+
+	if (storage_normalize_path(g->path, norm, sizeof(norm)) != 0)
+	{
+		snprintf(err, errlen, "segment %lld (%s): unsafe path", g->id, g->path);
+		return -1;
+	}
+	name = storage_split_path(norm, &dir);
+	dirfd = storage_open_dir(r->rootfd, dir);
+	if (dirfd < 0)
+	{
+		snprintf(err, errlen, "segment %lld (%s): %s", g->id, g->path, strerror(errno));
+		return -1;
+	}
+	r->fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(dirfd);
+	if (r->fd < 0)
+	{
+		snprintf(err, errlen, "segment %lld (%s): %s", g->id, g->path, strerror(errno));
+		return -1;
+	}
+	(void) posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	r->ic = avformat_alloc_context();
+	buf = av_malloc(IO_BUFSIZE);
+	if (r->ic == NULL || buf == NULL ||
+		(pb = avio_alloc_context(buf, IO_BUFSIZE, 0, r, read_cb, NULL, seek_cb)) == NULL)
+	{
+		av_free(buf);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	r->ic->pb = pb;
+	r->ic->flags |= AVFMT_FLAG_CUSTOM_IO;
+	r->ic->interrupt_callback.callback = export_interrupt_cb;
+	ret = avformat_open_input(&r->ic, NULL, av_find_input_format("mpegts"), NULL);
+	if (ret < 0)
+	{
+		/* avformat_open_input frees the context, not our AVIO. */
+		av_freep(&pb->buffer);
+		avio_context_free(&pb);
+		snprintf(err, errlen, "segment %lld (%s): %s", g->id, g->path, av_err2str(ret));
+		return -1;
+	}
+	ret = avformat_find_stream_info(r->ic, NULL);
+	if (ret < 0)
+	{
+		snprintf(err, errlen, "segment %lld (%s): %s", g->id, g->path, av_err2str(ret));
+		return -1;
+	}
+	r->stream = -1;
+	for (i = 0; i < (int) r->ic->nb_streams; i++)
+	{
+		if (r->stream < 0 && r->ic->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO)
+			r->stream = i;
+		else
+			r->ic->streams[i]->discard = AVDISCARD_ALL;
+	}
+	if (r->stream < 0)
+	{
+		snprintf(err, errlen, "segment %lld (%s): no video stream", g->id, g->path);
+		return -1;
+	}
+	if (r->par == NULL)
+	{
+		r->par = avcodec_parameters_alloc();
+		if (r->par == NULL || avcodec_parameters_copy(r->par, r->ic->streams[r->stream]->codecpar) < 0)
+		{
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		r->tb = r->ic->streams[r->stream]->time_base;
+	}
+	r->have_offset = 0;
+	return 0;
+}
+
+SegReader *
+segreader_open(int rootfd, const Session *s, int first, int last, Progress *progress,
+			   char *err, size_t errlen)
+{
+	SegReader  *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+	{
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->rootfd = rootfd;
+	r->s = s;
+	r->cur = first;
+	r->last = last;
+	r->progress = progress;
+	r->fd = -1;
+	r->last_dts = AV_NOPTS_VALUE;
+	if (open_file(r, err, errlen) != 0)
+		segreader_close(&r);
+	return r;
+}
+
+const AVCodecParameters *
+segreader_params(const SegReader *r)
+{
+	return r->par;
+}
+
+AVRational
+segreader_time_base(const SegReader *r)
+{
+	return r->tb;
+}
+
+const AVCodecParameters *
+segreader_file_params(const SegReader *r)
+{
+	return r->ic ? r->ic->streams[r->stream]->codecpar : r->par;
+}
+
+int
+segreader_current(const SegReader *r, int64_t *first_dts)
+{
+	if (first_dts)
+		*first_dts = r->file_first_dts;
+	return r->cur;
+}
+
+int
+segreader_next(SegReader *r, AVPacket *pkt, char *err, size_t errlen)
+{
+	for (;;)
+	{
+		AVStream   *st;
+		int			ret;
+
+		if (export_interrupted)
+		{
+			snprintf(err, errlen, "interrupted");
+			return AVERROR_EXIT;
+		}
+		if (r->ic == NULL)
+		{
+			if (r->cur >= r->last)
+				return AVERROR_EOF;
+			r->cur++;
+			if (open_file(r, err, errlen) != 0)
+				return AVERROR(EIO);
+		}
+		ret = av_read_frame(r->ic, pkt);
+		if (ret == AVERROR_EOF)
+		{
+			/* The next file starts one frame after this one's last packet. */
+			int64_t		step = r->last_step > 0 ? r->last_step :
+				av_rescale_q(DEFAULT_FRAME_MS, (AVRational) {1, 1000}, r->tb);
+
+			if (r->last_dts != AV_NOPTS_VALUE)
+				r->end_dts = r->last_dts + step;
+			close_file(r);
+			continue;
+		}
+		if (ret < 0)
+		{
+			snprintf(err, errlen, "segment %lld (%s): %s", r->s->segs[r->cur].id,
+					 r->s->segs[r->cur].path, av_err2str(ret));
+			return ret;
+		}
+		if (pkt->stream_index != r->stream)
+		{
+			av_packet_unref(pkt);
+			continue;
+		}
+		st = r->ic->streams[r->stream];
+		if (pkt->dts == AV_NOPTS_VALUE)
+			pkt->dts = pkt->pts;
+		if (pkt->pts == AV_NOPTS_VALUE)
+			pkt->pts = pkt->dts;
+		if (pkt->dts == AV_NOPTS_VALUE)
+		{
+			av_packet_unref(pkt);	/* no time at all: cannot be placed */
+			continue;
+		}
+		av_packet_rescale_ts(pkt, st->time_base, r->tb);
+		if (!r->have_offset)
+		{
+			r->offset = (r->last_dts == AV_NOPTS_VALUE ? 0 : r->end_dts) - pkt->dts;
+			r->have_offset = 1;
+			r->file_first_dts = pkt->dts + r->offset;
+		}
+		pkt->dts += r->offset;
+		pkt->pts += r->offset;
+		if (r->last_dts != AV_NOPTS_VALUE && pkt->dts <= r->last_dts)
+		{
+			/* a step back inside a file: keep dts strictly increasing */
+			int64_t		shift = r->last_dts + 1 - pkt->dts;
+
+			pkt->dts += shift;
+			pkt->pts += shift;
+		}
+		if (pkt->pts < pkt->dts)
+			pkt->pts = pkt->dts;
+		if (r->last_dts != AV_NOPTS_VALUE)
+			r->last_step = pkt->dts - r->last_dts;
+		if (pkt->duration > 0)
+			r->last_step = pkt->duration;
+		r->last_dts = pkt->dts;
+		pkt->stream_index = 0;
+		pkt->pos = -1;
+		return 0;
+	}
+}
+
+void
+segreader_close(SegReader **rp)
+{
+	SegReader  *r = *rp;
+
+	if (r == NULL)
+		return;
+	close_file(r);
+	avcodec_parameters_free(&r->par);
+	free(r);
+	*rp = NULL;
+}
