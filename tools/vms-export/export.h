@@ -118,6 +118,8 @@ typedef struct Profile
 	char	   *tsa_url;		/* may be NULL */
 } Profile;
 
+typedef struct SegCheck SegCheck;
+
 typedef struct Session
 {
 	PGconn	   *conn;
@@ -141,6 +143,7 @@ typedef struct Session
 	int			nlifts;
 	Hold	   *holds;
 	int			nholds;
+	SegCheck   *check;			/* the segments' re-hash, running beside the export */
 } Session;
 
 extern int	session_connect(Session *s, const char *dbname, char *err, size_t errlen);
@@ -168,6 +171,15 @@ typedef struct SegReader SegReader;
  * the files (each file continues where the previous one ended), starting at
  * 0.  Bytes read go to progress (may be NULL).
  */
+/* segcheck.c: the segments re-hashed against the index on a thread. */
+extern SegCheck *segcheck_start(int rootfd, const Session *s, char *err, size_t errlen);
+/* Waits until segment index is checked: EXIT_OK, or the failure with err. */
+extern int	segcheck_wait(SegCheck *c, int index, char *err, size_t errlen);
+/* Waits for every segment: EXIT_OK, or the failure with err; frees it. */
+extern int	segcheck_finish(SegCheck **c, char *err, size_t errlen);
+/* Stops it early and frees it (no-op for NULL). */
+extern void segcheck_cancel(SegCheck **c);
+
 extern SegReader *segreader_open(int rootfd, const Session *s, int first, int last,
 								 Progress *progress, char *err, size_t errlen);
 /* The first segment's stream parameters (extradata included) and time base. */

@@ -338,79 +338,6 @@ check_signer(const Profile *p, EVP_PKEY *key, int key_encrypted, X509 **cert, ST
 	return 0;
 }
 
-/* Re-hashes every segment against the index.  0, or an exit code with err. */
-static int
-hash_segments(int rootfd, const Session *s, Progress *pr, char *err, size_t errlen)
-{
-	unsigned char *buf = malloc(HASH_BUFSIZE);
-	long long	total = 0;
-	int			i, ret = EXIT_FAILURE_OTHER;
-
-	if (buf == NULL)
-	{
-		snprintf(err, errlen, "out of memory");
-		return ret;
-	}
-	for (i = 0; i < s->nsegs; i++)
-		total += s->segs[i].bytes;
-	progress_begin(pr, "verify", total);
-	for (i = 0; i < s->nsegs; i++)
-	{
-		const Segment *g = &s->segs[i];
-		char		norm[PATH_MAX], hex[65];
-		const char *dir, *name;
-		unsigned char md[32];
-		int64_t		bytes = 0;
-		int			dirfd, r;
-
-		if (export_interrupted)
-		{
-			snprintf(err, errlen, "interrupted");
-			goto end;
-		}
-		if (storage_normalize_path(g->path, norm, sizeof(norm)) != 0)
-		{
-			snprintf(err, errlen, "segment %lld (%s): the index path is not below the storage root",
-					 g->id, g->path);
-			ret = EXIT_INTEGRITY;
-			goto end;
-		}
-		name = storage_split_path(norm, &dir);
-		dirfd = storage_open_dir(rootfd, dir);
-		r = dirfd < 0 ? -1 : sha256_file_at(dirfd, name, buf, HASH_BUFSIZE, md, &bytes);
-		if (r != 0)
-		{
-			int			e = errno;
-
-			if (dirfd >= 0)
-				close(dirfd);
-			if (e == ENOENT || e == ELOOP || e == ENOTDIR)
-			{
-				snprintf(err, errlen, "segment %lld (%s): %s", g->id, g->path,
-						 e == ENOENT ? "the file is missing" : "reached through a symbolic link");
-				ret = EXIT_INTEGRITY;
-			}
-			else
-				snprintf(err, errlen, "segment %lld (%s): could not read: %s", g->id, g->path, strerror(e));
-			goto end;
-		}
-		close(dirfd);
-		hex_of(md, 32, hex);
-		if (bytes != g->bytes || strcmp(hex, g->sha256) != 0)
-		{
-			snprintf(err, errlen, "segment %lld (%s): SHA-256 differs from the index", g->id, g->path);
-			ret = EXIT_INTEGRITY;
-			goto end;
-		}
-		progress_add(pr, bytes);
-	}
-	progress_end(pr);
-	ret = EXIT_OK;
-end:
-	free(buf);
-	return ret;
-}
-
 static char *
 pem_of(X509 *cert)
 {
@@ -596,10 +523,10 @@ main(int argc, char **argv)
 		goto done;
 	}
 
-	rc = hash_segments(rootfd, &s, &pr, err, sizeof(err));
-	if (rc != EXIT_OK)
+	/* The segments are re-hashed beside the export; a reader waits for each. */
+	s.check = segcheck_start(rootfd, &s, err, sizeof(err));
+	if (s.check == NULL)
 		goto done;
-	rc = EXIT_FAILURE_OTHER;
 
 	if (opt.snapshot_at)
 	{
@@ -620,6 +547,18 @@ main(int argc, char **argv)
 			r = remux_segments(rootfd, &s, pfd, out.file, &pr, err, sizeof(err));
 		if (r == 0)
 			progress_end(&pr);
+	}
+	/* A segment that differs from the index explains any failure above. */
+	{
+		char		check_err[512];
+		int			cr = segcheck_finish(&s.check, check_err, sizeof(check_err));
+
+		if (cr != EXIT_OK && strcmp(check_err, "interrupted") != 0)
+		{
+			rc = cr;
+			snprintf(err, sizeof(err), "%s", check_err);
+			goto done;
+		}
 	}
 	if (r != 0)
 		goto done;
@@ -729,6 +668,7 @@ main(int argc, char **argv)
 	rc = EXIT_OK;
 
 done:
+	segcheck_cancel(&s.check);
 	progress_abort(&pr);
 	if (rc != EXIT_OK)
 	{

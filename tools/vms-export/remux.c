@@ -21,12 +21,15 @@
 #include "export.h"
 
 #define IO_BUFSIZE		(1024 * 1024)
+#define WRITEBACK_STEP	(8 * 1024 * 1024)	/* start writing to disk every 8 MiB */
 
 struct OutFile
 {
 	AVFormatContext *oc;
 	int			fd;
 	int			error;			/* errno of the first failed write */
+	off_t		pos;			/* where the next write goes */
+	off_t		writeback_from;	/* bytes before this are on their way to disk */
 	char		name[64];
 };
 
@@ -58,6 +61,18 @@ write_cb(void *opaque, uint8_t *buf, int size)
 		}
 		done += (size_t) n;
 	}
+	o->pos += size;
+
+	/*
+	 * Start the disk writes while the export goes on, so that the fsync at
+	 * the end has little left to wait for.
+	 */
+	if (o->pos - o->writeback_from >= WRITEBACK_STEP)
+	{
+		(void) sync_file_range(o->fd, o->writeback_from, o->pos - o->writeback_from,
+							   SYNC_FILE_RANGE_WRITE);
+		o->writeback_from = o->pos;
+	}
 	return size;
 }
 
@@ -74,7 +89,10 @@ seek_cb(void *opaque, int64_t offset, int whence)
 		return fstat(o->fd, &st) == 0 ? st.st_size : AVERROR(errno);
 	}
 	pos = lseek(o->fd, (off_t) offset, whence & ~AVSEEK_FORCE);
-	return pos < 0 ? AVERROR(errno) : pos;
+	if (pos < 0)
+		return AVERROR(errno);
+	o->pos = pos;
+	return pos;
 }
 
 static void
