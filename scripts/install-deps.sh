@@ -21,6 +21,8 @@ PACKAGES=(
   ffmpeg gir1.2-gst-rtsp-server-1.0 gir1.2-gstreamer-1.0 python3-gi glib-networking
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   gstreamer1.0-plugins-bad libx264-dev
+  # export (issue 7): clang for vms-verify's libFuzzer target (make -C tools fuzz)
+  clang
   # build and test plumbing
   make gcc pkg-config perl util-linux
 )

@@ -1,5 +1,6 @@
 /*
- * filehash.h: SHA-256 of a file below a directory, through OpenSSL EVP.
+ * filehash.h: SHA-256 of a file below a directory, through OpenSSL EVP,
+ * and SHA-256 values as hex.
  */
 #ifndef VMS_TOOLS_FILEHASH_H
 #define VMS_TOOLS_FILEHASH_H
@@ -14,5 +15,11 @@
  */
 extern int	sha256_file_at(int dirfd, const char *name, unsigned char *buf, size_t bufsize,
 						   unsigned char md[32], int64_t *bytes);
+
+/* md as lowercase hex into out (2 * n + 1 bytes). */
+extern void hex_of(const unsigned char *md, size_t n, char *out);
+
+/* 1 if s is exactly 64 lowercase hex digits (a SHA-256 as written), else 0. */
+extern int	is_sha256_hex(const char *s);
 
 #endif							/* VMS_TOOLS_FILEHASH_H */

@@ -25,19 +25,6 @@
 
 #define PWRI_ITERATIONS		600000
 
-static const char *
-ossl_reason(char *buf, size_t len)
-{
-	unsigned long e = ERR_peek_last_error();
-
-	if (e == 0)
-		snprintf(buf, len, "unknown error");
-	else
-		ERR_error_string_n(e, buf, len);
-	ERR_clear_error();
-	return buf;
-}
-
 /* Reads up to len bytes (fewer only at the end of the file); -1 on error. */
 static ssize_t
 read_full(int fd, unsigned char *buf, size_t len)

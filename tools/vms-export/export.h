@@ -23,6 +23,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "filehash.h"
+#include "osslerr.h"
 #include "zonemask.h"
 
 #define PROGNAME			"vms-export"
@@ -144,6 +146,8 @@ typedef struct Session
 	Hold	   *holds;
 	int			nholds;
 	SegCheck   *check;			/* the segments' re-hash, running beside the export */
+	int64_t		from_ms,		/* the range, ms since the epoch (main.c) */
+				to_ms;
 } Session;
 
 extern int	session_connect(Session *s, const char *dbname, char *err, size_t errlen);
@@ -239,7 +243,6 @@ typedef struct Output
 	int			nchunks;
 } Output;
 
-extern void hex_of(const unsigned char *md, size_t n, char *out);
 /* Writes data (len bytes) as a new file name below dirfd (mode), fsynced; 0 or -1 with err. */
 extern int	write_file_at(int dirfd, const char *name, const char *data, size_t len, int mode,
 						  char *err, size_t errlen);

@@ -376,7 +376,7 @@ main(int argc, char **argv)
 	unsigned char manifest_md[32];
 	int			rootfd = -1, outfd = -1, pfd = -1, made_partial = 0, key_encrypted = 0, peeked;
 	int			i, r, timestamped = 0, rc = EXIT_FAILURE_OTHER;
-	int64_t		at_ms = 0, from_ms = 0, to_ms = 0;
+	int64_t		at_ms = 0;
 
 	memset(&opt, 0, sizeof(opt));
 	memset(&s, 0, sizeof(s));
@@ -452,7 +452,9 @@ main(int argc, char **argv)
 	key = load_signer_key(opt.key, opt.passphrase_file, &key_encrypted, e2, sizeof(e2));
 	if (key == NULL)
 	{
+		/* An unreadable key or a wrong passphrase is a crypto failure, not usage. */
 		snprintf(err, sizeof(err), "--key: %s", e2);
+		rc = EXIT_FAILURE_OTHER;
 		goto done;
 	}
 
@@ -491,16 +493,17 @@ main(int argc, char **argv)
 		goto done;
 	}
 	rc = EXIT_FAILURE_OTHER;
+	if (session_time_ms(&s, s.from, &s.from_ms, err, sizeof(err)) != 0 ||
+		session_time_ms(&s, s.to, &s.to_ms, err, sizeof(err)) != 0)
+		goto done;
 	if (opt.snapshot_at)
 	{
-		if (session_time_ms(&s, opt.snapshot_at, &at_ms, err, sizeof(err)) != 0 ||
-			session_time_ms(&s, s.from, &from_ms, err, sizeof(err)) != 0 ||
-			session_time_ms(&s, s.to, &to_ms, err, sizeof(err)) != 0)
+		if (session_time_ms(&s, opt.snapshot_at, &at_ms, err, sizeof(err)) != 0)
 		{
 			rc = EXIT_USAGE;
 			goto done;
 		}
-		if (at_ms < from_ms || at_ms > to_ms)
+		if (at_ms < s.from_ms || at_ms > s.to_ms)
 		{
 			snprintf(err, sizeof(err), "--snapshot-at is outside --from .. --to");
 			rc = EXIT_USAGE;

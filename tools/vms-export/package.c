@@ -21,20 +21,6 @@
 #include "export.h"
 
 void
-hex_of(const unsigned char *md, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t		i;
-
-	for (i = 0; i < n; i++)
-	{
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-void
 utc_now_iso(char out[32])
 {
 	struct timeval tv;

@@ -30,19 +30,6 @@ dupv(const PGresult *res, int row, int col, int *oom)
 	return v;
 }
 
-static int
-is_hex64(const char *s)
-{
-	int			i;
-
-	if (s == NULL || strlen(s) != 64)
-		return 0;
-	for (i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 /* Runs sql with text parameters; the result, or NULL with err described. */
 static PGresult *
 run(Session *s, const char *what, const char *sql, int nparams, const char *const *params,
@@ -113,7 +100,7 @@ fill_profile(Profile *p, const PGresult *res, int c, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (p->name == NULL || p->signer_certificate == NULL || !is_hex64(sha))
+	if (p->name == NULL || p->signer_certificate == NULL || !is_sha256_hex(sha))
 	{
 		snprintf(err, errlen, "the export profile is incomplete (no name, certificate or signer_sha256)");
 		return -1;
@@ -253,7 +240,7 @@ parse_segments(Session *s, const char *doc, char *err, size_t errlen)
 			snprintf(err, errlen, "out of memory");
 			goto end;
 		}
-		if (!is_hex64(PQgetvalue(res, i, 5)) || g->bytes < 0)
+		if (!is_sha256_hex(PQgetvalue(res, i, 5)) || g->bytes < 0)
 		{
 			snprintf(err, errlen, "segment %lld of begin_export's answer has no valid sha256 or size", g->id);
 			goto end;

@@ -31,20 +31,6 @@
 #define MAX_TSA_RESPONSE	(1024 * 1024)
 #define TSA_TIMEOUT_S		30
 
-/* The reason of OpenSSL's last error, or "unknown error"; empties the queue. */
-static const char *
-ossl_reason(char *buf, size_t len)
-{
-	unsigned long e = ERR_peek_last_error();
-
-	if (e == 0)
-		snprintf(buf, len, "unknown error");
-	else
-		ERR_error_string_n(e, buf, len);
-	ERR_clear_error();
-	return buf;
-}
-
 void
 free_secret(char *s)
 {
