@@ -28,6 +28,10 @@ if [ -f tools/Makefile ]; then
   if make -s -C tools -n asan >/dev/null 2>&1; then
     make -s -C tools asan >/dev/null || { echo "tools asan build failed"; echo "0 passed, 1 failed"; exit 1; }
   fi
+  # vms-verify's libFuzzer target (clang), run by test/t/016_export.pl.
+  if make -s -C tools -n fuzz >/dev/null 2>&1; then
+    make -s -C tools fuzz >/dev/null || { echo "tools fuzz build failed"; echo "0 passed, 1 failed"; exit 1; }
+  fi
 fi
 
 work=$(mktemp -d /tmp/pg_vms_test.XXXXXX)
