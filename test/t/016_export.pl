@@ -405,6 +405,8 @@ is_deeply([ @$reg{qw(state segments requested_by kind timestamped encrypted)} ],
 is_deeply([ @$reg{qw(manifest_sha256 output_sha256 signer_sha256)} ],
 	[ sha_file("$pa/manifest.json"), $vsha, der_sha256($pki->{signer}) ],
 	'register: the manifest\'s and the output\'s SHA-256, the signer certificate\'s');
+like(query("SELECT signer_subject FROM vms.exports WHERE id = " . ($A->{id} // 0)), qr/CN\s*=\s*\Q@{[ subject_cn($pki->{signer}) ]}\E/,
+	'register: the signer\'s subject');
 ok(wait_for_audit($node, "action = 'export_begin' AND actor = 'alice' AND outcome = 'ok' AND camera_id = $cam"),
 	'audited: export_begin (ok)');
 ok(wait_for_audit($node, "action = 'export_finish' AND actor = 'alice' AND outcome = 'ok' AND camera_id = $cam "

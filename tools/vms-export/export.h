@@ -161,20 +161,13 @@ extern int	session_begin(Session *s, int camera, const char *from, const char *t
 extern int	session_time_ms(Session *s, const char *text, int64_t *ms, char *err, size_t errlen);
 extern int	session_finish(Session *s, const unsigned char manifest_md[32],
 						   const unsigned char output_md[32], const char *signer_pem,
-						   int timestamped, const char *encrypted, char *err, size_t errlen);
+						   const char *signer_subject, int timestamped, const char *encrypted,
+						   char *err, size_t errlen);
 extern int	session_fail(Session *s, const char *failure, char *err, size_t errlen);
 extern void profile_free(Profile *p);
 extern void session_free(Session *s);
 
 /* ---- input.c ---- */
-typedef struct SegReader SegReader;
-
-/*
- * Opens segments [first, last] of s below rootfd in turn; packets of the first
- * video stream come out in its time base with timestamps continuous across
- * the files (each file continues where the previous one ended), starting at
- * 0.  Bytes read go to progress (may be NULL).
- */
 /* segcheck.c: the segments re-hashed against the index on a thread. */
 extern SegCheck *segcheck_start(int rootfd, const Session *s, char *err, size_t errlen);
 /* Waits until segment index is checked: EXIT_OK, or the failure with err. */
@@ -184,8 +177,19 @@ extern int	segcheck_finish(SegCheck **c, char *err, size_t errlen);
 /* Stops it early and frees it (no-op for NULL). */
 extern void segcheck_cancel(SegCheck **c);
 
+typedef struct SegReader SegReader;
+
+/*
+ * Opens segments [first, last] of s below rootfd in turn; packets of the first
+ * video stream come out in its time base with timestamps continuous across
+ * the files (each file continues where the previous one ended), starting at
+ * 0.  With cut_to_range, only s->from_ms .. s->to_ms: from the last keyframe
+ * at or before the start to the last packet before the end.  Each file is
+ * opened only once s->check has found it as indexed.  Bytes read go to
+ * progress (may be NULL).
+ */
 extern SegReader *segreader_open(int rootfd, const Session *s, int first, int last,
-								 Progress *progress, char *err, size_t errlen);
+								 int cut_to_range, Progress *progress, char *err, size_t errlen);
 /* The first segment's stream parameters (extradata included) and time base. */
 extern const AVCodecParameters *segreader_params(const SegReader *r);
 extern AVRational segreader_time_base(const SegReader *r);

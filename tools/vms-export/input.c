@@ -50,6 +50,20 @@ struct SegReader
 	int64_t		last_dts;		/* output, AV_NOPTS_VALUE before the first packet */
 	int64_t		last_step;		/* last dts step, or the last packet's duration */
 	int64_t		end_dts;		/* where the next file starts */
+
+	/*
+	 * The cut to the range: packets before it wait in `gop` (a keyframe
+	 * first) until the range begins, so that the output starts with the last
+	 * keyframe at or before it; `shift` moves the output to start at zero.
+	 */
+	int			cut;
+	int			started,
+				ended;
+	AVPacket  **gop;
+	int			ngop,
+				maxgop,
+				nout;			/* next held packet to hand out, once started */
+	int64_t		shift;
 };
 
 static int
@@ -258,8 +272,8 @@ open_file(SegReader *r, char *err, size_t errlen)
 }
 
 SegReader *
-segreader_open(int rootfd, const Session *s, int first, int last, Progress *progress,
-			   char *err, size_t errlen)
+segreader_open(int rootfd, const Session *s, int first, int last, int cut_to_range,
+			   Progress *progress, char *err, size_t errlen)
 {
 	SegReader  *r = calloc(1, sizeof(*r));
 
@@ -275,6 +289,8 @@ segreader_open(int rootfd, const Session *s, int first, int last, Progress *prog
 	r->progress = progress;
 	r->fd = -1;
 	r->last_dts = AV_NOPTS_VALUE;
+	r->cut = cut_to_range;
+	r->shift = AV_NOPTS_VALUE;
 	if (open_file(r, err, errlen) != 0)
 		segreader_close(&r);
 	return r;
@@ -306,8 +322,9 @@ segreader_current(const SegReader *r, int64_t *first_dts)
 	return r->cur;
 }
 
-int
-segreader_next(SegReader *r, AVPacket *pkt, char *err, size_t errlen)
+/* The next packet of the files, timestamps continuous; AVERROR_EOF at the end. */
+static int
+read_packet(SegReader *r, AVPacket *pkt, char *err, size_t errlen)
 {
 	for (;;)
 	{
@@ -395,6 +412,124 @@ segreader_next(SegReader *r, AVPacket *pkt, char *err, size_t errlen)
 	}
 }
 
+static void
+drop_held(SegReader *r)
+{
+	while (r->ngop > 0)
+		av_packet_free(&r->gop[--r->ngop]);
+	r->nout = 0;
+}
+
+static int
+hold(SegReader *r, AVPacket *pkt, char *err, size_t errlen)
+{
+	if (r->ngop == r->maxgop)
+	{
+		int			n = r->maxgop ? r->maxgop * 2 : 64;
+		AVPacket  **g = realloc(r->gop, (size_t) n * sizeof(*g));
+
+		if (g == NULL)
+		{
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		r->gop = g;
+		r->maxgop = n;
+	}
+	if ((r->gop[r->ngop] = av_packet_alloc()) == NULL)
+	{
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	av_packet_move_ref(r->gop[r->ngop++], pkt);
+	return 0;
+}
+
+/* A packet's wall-clock time (ms since the epoch), from its file's start. */
+static int64_t
+wall_ms(const SegReader *r, const AVPacket *pkt)
+{
+	return r->s->segs[r->cur].start_ms +
+		av_rescale_q(pkt->dts - r->file_first_dts, r->tb, (AVRational) {1, 1000});
+}
+
+static void
+shift_to_zero(SegReader *r, AVPacket *pkt)
+{
+	if (r->shift == AV_NOPTS_VALUE)
+		r->shift = pkt->dts;
+	pkt->dts -= r->shift;
+	pkt->pts -= r->shift;
+}
+
+int
+segreader_next(SegReader *r, AVPacket *pkt, char *err, size_t errlen)
+{
+	int			ret;
+
+	if (!r->cut)
+		return read_packet(r, pkt, err, errlen);
+	for (;;)
+	{
+		/* The held GOP goes out first once the range has begun. */
+		if (r->started && r->nout < r->ngop)
+		{
+			av_packet_move_ref(pkt, r->gop[r->nout++]);
+			shift_to_zero(r, pkt);
+			return 0;
+		}
+		if (r->started && r->ngop > 0)
+			drop_held(r);
+		if (r->ended)
+			return AVERROR_EOF;
+		ret = read_packet(r, pkt, err, errlen);
+		if (ret == AVERROR_EOF && !r->started)
+		{
+			snprintf(err, errlen, "no frame of the recordings falls between %s and %s",
+					 r->s->from, r->s->to);
+			return AVERROR(EINVAL);
+		}
+		if (ret < 0)
+			return ret;
+		if (r->started)
+		{
+			if (wall_ms(r, pkt) >= r->s->to_ms)
+			{
+				av_packet_unref(pkt);
+				r->ended = 1;
+				return AVERROR_EOF;
+			}
+			shift_to_zero(r, pkt);
+			return 0;
+		}
+		if (wall_ms(r, pkt) < r->s->from_ms)
+		{
+			/* Before the range: keep the GOP it belongs to, drop the rest. */
+			if (pkt->flags & AV_PKT_FLAG_KEY)
+				drop_held(r);
+			if ((pkt->flags & AV_PKT_FLAG_KEY) || r->ngop > 0)
+			{
+				if (hold(r, pkt, err, errlen) != 0)
+					return AVERROR(ENOMEM);
+			}
+			else
+				av_packet_unref(pkt);	/* before any keyframe: undecodable */
+			continue;
+		}
+		/* The range begins: with the held GOP, unless a keyframe starts it. */
+		r->started = 1;
+		if (pkt->flags & AV_PKT_FLAG_KEY)
+			drop_held(r);
+		if (r->ngop == 0)
+		{
+			shift_to_zero(r, pkt);
+			return 0;
+		}
+		if (hold(r, pkt, err, errlen) != 0)
+			return AVERROR(ENOMEM);
+	}
+}
+
 void
 segreader_close(SegReader **rp)
 {
@@ -403,6 +538,8 @@ segreader_close(SegReader **rp)
 	if (r == NULL)
 		return;
 	close_file(r);
+	drop_held(r);
+	free(r->gop);
 	avcodec_parameters_free(&r->par);
 	free(r);
 	*rp = NULL;

@@ -370,7 +370,8 @@ main(int argc, char **argv)
 	STACK_OF(X509) *recips = NULL, *chain = NULL;
 	X509	   *cert = NULL;
 	EVP_PKEY   *key = NULL;
-	char	   *password = NULL, *manifest = NULL, *sums = NULL, *p7s = NULL, *signer_pem = NULL;
+	char	   *password = NULL, *manifest = NULL, *sums = NULL, *p7s = NULL, *signer_pem = NULL,
+			   *signer_subject = NULL;
 	size_t		p7s_len = 0;
 	char		err[ERRLEN], e2[ERRLEN / 2], partial[64], final[64], created[32];
 	unsigned char manifest_md[32];
@@ -646,18 +647,18 @@ main(int argc, char **argv)
 		goto done;
 	}
 	signer_pem = pem_of(cert);
-	if (signer_pem == NULL)
+	signer_subject = cert_subject(cert);
+	if (signer_pem == NULL || signer_subject == NULL)
 	{
 		snprintf(err, sizeof(err), "out of memory");
 		goto done;
 	}
-	if (session_finish(&s, manifest_md, out.md, signer_pem, timestamped, out.scheme_kind,
-					   err, sizeof(err)) != 0)
+	if (session_finish(&s, manifest_md, out.md, signer_pem, signer_subject, timestamped,
+					   out.scheme_kind, err, sizeof(err)) != 0)
 	{
 		rc = EXIT_REFUSED;
 		goto done;
 	}
-	s.export_id = s.export_id;
 	if (renameat2(outfd, partial, outfd, final, RENAME_NOREPLACE) != 0 || fsync(outfd) != 0)
 	{
 		snprintf(err, sizeof(err), "could not rename \"%s/%s\" to \"%s\": %s (the export is recorded as finished)",
@@ -686,6 +687,7 @@ done:
 	free(sums);
 	free(p7s);
 	free(signer_pem);
+	free(signer_subject);
 	for (i = 0; out.recipients && i < out.nrecipients; i++)
 		free(out.recipients[i]);
 	free(out.recipients);

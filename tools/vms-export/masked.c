@@ -55,7 +55,7 @@ masked_export(int rootfd, const Session *s, int dirfd, const char *name, Progres
 		snprintf(err, errlen, "out of memory");
 		goto end;
 	}
-	r = segreader_open(rootfd, s, 0, s->nsegs - 1, progress, err, errlen);
+	r = segreader_open(rootfd, s, 0, s->nsegs - 1, 1, progress, err, errlen);
 	if (r == NULL)
 		goto end;
 	bi = burnin_open_opts(segreader_params(r), segreader_time_base(r), s->zones, s->nmasks,
@@ -187,7 +187,7 @@ snapshot_export(int rootfd, const Session *s, int64_t at_ms, int dirfd, const ch
 		goto end;
 	}
 	target = at_ms - s->segs[idx].start_ms;
-	r = segreader_open(rootfd, s, idx, idx, NULL, err, errlen);
+	r = segreader_open(rootfd, s, idx, idx, 0, NULL, err, errlen);
 	if (r == NULL)
 		goto end;
 	tb = segreader_time_base(r);

@@ -229,107 +229,11 @@ same_stream(const AVCodecParameters *a, const AVCodecParameters *b)
 	return a->codec_id == b->codec_id && a->width == b->width && a->height == b->height;
 }
 
-/*
- * The range's edges.  The first and last segments usually reach beyond the
- * range: the output starts at the last keyframe at or before `from` (the
- * packets of that GOP wait in `gop` until it is known to be the last one)
- * and ends with the last packet before `to`.  The output's timestamps start
- * at zero.
- */
-typedef struct RangeCut
-{
-	AVPacket  **gop;			/* held packets, a keyframe first */
-	int			ngop,
-				maxgop;
-	int			started;		/* packets go straight to the output */
-	int64_t		shift;			/* subtracted from every output timestamp */
-} RangeCut;
-
-/* The wall-clock time of pkt (ms since the epoch), from its file's start. */
-static int64_t
-packet_wall_ms(const Session *s, SegReader *r, const AVPacket *pkt)
-{
-	int64_t		first_dts;
-	int			cur = segreader_current(r, &first_dts);
-
-	return s->segs[cur].start_ms +
-		av_rescale_q(pkt->dts - first_dts, segreader_time_base(r), (AVRational) {1, 1000});
-}
-
-static int
-cut_write(RangeCut *c, OutFile *o, AVPacket *pkt, AVRational tb, char *err, size_t errlen)
-{
-	if (c->shift == AV_NOPTS_VALUE)
-		c->shift = pkt->dts;
-	pkt->dts -= c->shift;
-	pkt->pts -= c->shift;
-	return outfile_write(o, pkt, tb, err, errlen);
-}
-
-static void
-cut_drop_gop(RangeCut *c)
-{
-	while (c->ngop > 0)
-		av_packet_free(&c->gop[--c->ngop]);
-}
-
-static int
-cut_hold(RangeCut *c, AVPacket *pkt, char *err, size_t errlen)
-{
-	if (c->ngop == c->maxgop)
-	{
-		int			n = c->maxgop ? c->maxgop * 2 : 64;
-		AVPacket  **g = realloc(c->gop, (size_t) n * sizeof(*g));
-
-		if (g == NULL)
-		{
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		c->gop = g;
-		c->maxgop = n;
-	}
-	if ((c->gop[c->ngop] = av_packet_clone(pkt)) == NULL)
-	{
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	c->ngop++;
-	return 0;
-}
-
-/* 1: pkt was consumed (held or dropped); 0: write it; -1: error. */
-static int
-cut_filter(RangeCut *c, OutFile *o, int64_t wall_ms, const Session *s, AVPacket *pkt,
-		   AVRational tb, char *err, size_t errlen)
-{
-	int			i;
-
-	if (c->started)
-		return 0;
-	if (wall_ms < s->from_ms)
-	{
-		if (pkt->flags & AV_PKT_FLAG_KEY)
-			cut_drop_gop(c);
-		if ((pkt->flags & AV_PKT_FLAG_KEY) || c->ngop > 0)
-			return cut_hold(c, pkt, err, errlen) == 0 ? 1 : -1;
-		return 1;				/* before any keyframe: undecodable */
-	}
-	/* The range begins: the held GOP first, unless a keyframe starts it exactly. */
-	c->started = 1;
-	if (!(pkt->flags & AV_PKT_FLAG_KEY))
-		for (i = 0; i < c->ngop; i++)
-			if (cut_write(c, o, c->gop[i], tb, err, errlen) != 0)
-				return -1;
-	cut_drop_gop(c);
-	return 0;
-}
-
 int
 remux_segments(int rootfd, const Session *s, int dirfd, const char *name, Progress *progress,
 			   char *err, size_t errlen)
 {
-	RangeCut	cut = {NULL, 0, 0, 0, AV_NOPTS_VALUE};
+
 	SegReader  *r = NULL;
 	OutFile    *o = NULL;
 	AVPacket   *pkt = av_packet_alloc();
@@ -341,7 +245,7 @@ remux_segments(int rootfd, const Session *s, int dirfd, const char *name, Progre
 		snprintf(err, errlen, "out of memory");
 		goto end;
 	}
-	r = segreader_open(rootfd, s, 0, s->nsegs - 1, progress, err, errlen);
+	r = segreader_open(rootfd, s, 0, s->nsegs - 1, 1, progress, err, errlen);
 	if (r == NULL)
 		goto end;
 	if (avcodec_parameters_copy(first, segreader_params(r)) < 0)
@@ -379,36 +283,11 @@ remux_segments(int rootfd, const Session *s, int dirfd, const char *name, Progre
 				goto end;
 			}
 		}
-		{
-			int64_t		wall_ms = packet_wall_ms(s, r, pkt);
-			int			c;
-
-			if (wall_ms >= s->to_ms && cut.started)
-			{
-				av_packet_unref(pkt);
-				break;
-			}
-			c = cut_filter(&cut, o, wall_ms, s, pkt, segreader_time_base(r), err, errlen);
-			if (c != 0)
-			{
-				av_packet_unref(pkt);
-				if (c < 0)
-					goto end;
-				continue;
-			}
-		}
-		if (cut_write(&cut, o, pkt, segreader_time_base(r), err, errlen) != 0)
+		if (outfile_write(o, pkt, segreader_time_base(r), err, errlen) != 0)
 			goto end;
-	}
-	if (!cut.started)
-	{
-		snprintf(err, errlen, "no frame of the recordings falls between %s and %s", s->from, s->to);
-		goto end;
 	}
 	ret = outfile_close(&o, err, errlen);
 end:
-	cut_drop_gop(&cut);
-	free(cut.gop);
 	outfile_abort(&o);
 	segreader_close(&r);
 	av_packet_free(&pkt);

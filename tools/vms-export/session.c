@@ -475,10 +475,11 @@ session_time_ms(Session *s, const char *text, int64_t *ms, char *err, size_t err
 
 int
 session_finish(Session *s, const unsigned char manifest_md[32], const unsigned char output_md[32],
-			   const char *signer_pem, int timestamped, const char *encrypted, char *err, size_t errlen)
+			   const char *signer_pem, const char *signer_subject, int timestamped,
+			   const char *encrypted, char *err, size_t errlen)
 {
 	char		id[24], mhex[65], ohex[65];
-	const char *params[6];
+	const char *params[7];
 	PGresult   *res;
 
 	snprintf(id, sizeof(id), "%lld", s->export_id);
@@ -490,10 +491,11 @@ session_finish(Session *s, const unsigned char manifest_md[32], const unsigned c
 	params[3] = signer_pem;
 	params[4] = timestamped ? "true" : "false";
 	params[5] = encrypted;
+	params[6] = signer_subject;
 	res = PQexecParams(s->conn,
 					   "SELECT vms.finish_export($1::bigint, decode($2, 'hex'), decode($3, 'hex'), $4,"
-					   " $5::boolean, $6)",
-					   6, NULL, params, NULL, NULL, 0);
+					   " $5::boolean, $6, $7)",
+					   7, NULL, params, NULL, NULL, 0);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
 		pgutil_describe_failure(err, errlen, "vms.finish_export()", res, s->conn);
