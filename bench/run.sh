@@ -3,7 +3,7 @@
 # for, each as a ratio taken in this one run.  Nothing here passes or fails.
 #   bash bench/run.sh [SECTION...]   only these sections (number or name:
 #                  1 authorize, 2 range, 3 grant, 4 face, 5 connections,
-#                  6 retention, 7 registration, 8 ingest); all by default.  Also BENCH_SECTIONS="...".
+#                  6 retention, 7 registration, 8 ingest, 9 export); all by default.  Also BENCH_SECTIONS="...".
 #   BENCH_PORT=N   port for the cluster (default 54339)
 #   BENCH_KEEP=1   leave the cluster running afterwards
 #   BENCH_FSYNC=on run the cluster with fsync = on (scripts/pgcluster.sh sets off)
@@ -168,4 +168,11 @@ echo
 echo "== 8. ingest: vms-ingest against ffmpeg -c copy, and streams per core"
 # shellcheck source=bench/ingest.sh
 . bench/ingest.sh
+fi
+
+if want 9 export; then
+echo
+echo "== 9. export: vms-export against ffmpeg concat, vms-verify against openssl dgst, masked export fps"
+# shellcheck source=bench/export.sh
+. bench/export.sh
 fi
