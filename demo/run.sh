@@ -114,6 +114,54 @@ psql_as manager 'Kestrel-Lake-71' -e -f demo/10_retention.sql
 say "The recording server removes the released files and confirms"
 psql_as recorder1 'Heron-Field-72' -e -f demo/11_purge.sql
 
+say "Evidence: a demo CA issues the export station's signing certificate (no extended key usage)"
+pki="$dir/pki"
+mkdir -p "$pki"
+(umask 077; printf '%s' 'Export-station-pass-8' >"$pki/signer.pass")
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$pki/ca.key" -out "$pki/ca.pem" \
+  -days 30 -subj "/O=Demo Site/CN=Demo Evidence CA" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout "$pki/signer.key" -passout "file:$pki/signer.pass" \
+  -out "$pki/signer.csr" -subj "/O=Demo Site/CN=Export station 1" 2>/dev/null
+printf 'keyUsage=critical,digitalSignature,nonRepudiation\n' >"$pki/signer.ext"
+openssl x509 -req -in "$pki/signer.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial -days 30 \
+  -extfile "$pki/signer.ext" -out "$pki/signer.pem" 2>/dev/null
+openssl x509 -in "$pki/signer.pem" -noout -subject -issuer -enddate | sed 's/^/  /'
+psql_as manager 'Kestrel-Lake-71' -e -v signer_cert="$(cat "$pki/signer.pem")" -f demo/12_export_setup.sql
+
+say "carol exports the entrance camera's last two minutes; the privacy zone is masked in the copy"
+evidence="$dir/evidence"
+mkdir -p "$evidence"
+[ "$(id -u)" -eq 0 ] && chown -R postgres: "$evidence" "$pki"
+install -m 0755 tools/bin/vms-export "$dir/vms-export"
+install -m 0755 tools/bin/vms-verify "$dir/vms-verify"
+range_from=$(date -u -d '-2 minutes' '+%Y-%m-%dT%H:%M:%SZ')
+range_to=$(date -u '+%Y-%m-%dT%H:%M:%SZ')
+export_as() {
+  local user=$1 password=$2; shift 2
+  as_recorder env PGPASSWORD="$password" "$dir/vms-export" \
+    --dbname "host=127.0.0.1 port=$port dbname=vms user=$user sslmode=disable" \
+    --camera 1 --from "$range_from" --to "$range_to" --profile court \
+    --storage-root "$storage" --out "$evidence" --key "$pki/signer.key" --passphrase-file "$pki/signer.pass" "$@"
+}
+package=$(export_as carol 'Lark-Meadow-76' --reason 'incident 2026-131: parcel taken from the lobby')
+echo "  $package"
+ls -l "$package" | sed 's/^/  /'
+echo "  bob has no export permission: vms-export is refused (exit 2) and the attempt is audited"
+export_as bob 'Plover-Dune-75' --reason 'just curious' 2>&1 | sed 's/^/  /' || true
+
+say "The receiver verifies the package: vms-verify, then the stock tools"
+"$dir/vms-verify" --ca-file "$pki/ca.pem" "$package" | sed 's/^/  /'
+echo "  \$ sha256sum -c SHA256SUMS"
+(cd "$package" && sha256sum -c SHA256SUMS | sed 's/^/  /')
+echo "  \$ openssl cms -verify -binary -inform DER -in manifest.json.p7s -content manifest.json -CAfile ca.pem"
+openssl cms -verify -binary -inform DER -in "$package/manifest.json.p7s" -content "$package/manifest.json" \
+  -CAfile "$pki/ca.pem" -out /dev/null 2>&1 | sed 's/^/  /'
+echo "  one byte of the video changed: the verifier names it"
+cp -r "$package" "$dir/tampered"
+printf 'X' | dd of="$dir/tampered/video.mp4" bs=1 seek=5000 conv=notrunc status=none
+"$dir/vms-verify" --ca-file "$pki/ca.pem" "$dir/tampered" 2>&1 | sed 's/^/  /' || true
+psql_as manager 'Kestrel-Lake-71' -e -c "SELECT id, camera_name, requested_by, reason, state, segments, signer_subject, encode(output_sha256, 'hex') AS output_sha256 FROM vms.exports ORDER BY id;"
+
 say "System managers need a second factor (TOTP) for administration"
 psql_su -d vms -q -c "SELECT vms.set_second_factor_required('vms_system_manager', true)"
 psql_as manager 'Kestrel-Lake-71' -e -f demo/08_second_factor.sql >"$dir/enrol.out" 2>&1
