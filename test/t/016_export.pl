@@ -597,6 +597,20 @@ $c = ossl('cms', '-verify', '-binary', '-inform', 'DER', '-in', "$d/manifest.jso
 isnt($c->{rc}, 0, 'manifest byte flipped: openssl cms -verify fails');
 like($c->{err}, qr/digest failure|content verify error/i, '... with a digest failure');
 
+# Re-signed by the real signer key, but without signed attributes (so no
+# CAdES signing-certificate attribute), or with SHA-1: both refused, though
+# the chain is good.
+for my $case ([ 'no signed attributes', [ '-md', 'sha256', '-noattr' ], qr/^(vms-verify: )?signature: no signed attributes/m ],
+	[ 'SHA-1 digest', [ '-md', 'sha1' ], qr/^(vms-verify: )?signature: the digest is not SHA-256$/m ])
+{
+	my ($name, $args, $msg) = @$case;
+	tamper_case("re-signed, $name", sub {
+			my $r = ossl('cms', '-sign', '-binary', '-outform', 'DER', '-in', "$_[0]/manifest.json", '-signer', $pki->{signer},
+				'-inkey', $pki->{signer_plain_key}, @$args, '-out', "$_[0]/manifest.json.p7s");
+			die "openssl cms -sign failed: $r->{err}" if $r->{rc} != 0;
+		}, 2, $msg);
+}
+
 # The last byte of the DER is in the signature value (ECDSA s).
 $d = tamper_case('signature value byte flipped', sub { flip_byte("$_[0]/manifest.json.p7s", -1) }, 2,
 	qr/^(vms-verify: )?signature: \S/m);
@@ -660,6 +674,18 @@ ok(!-e $wrong_dec && !-e "$wrong_dec.partial", '... and no output (nor .partial)
 $c = ossl('cms', '-decrypt', '-binary', '-inform', 'DER', '-in', "$pr_/$chunks[0]", '-recip', $pki->{r2}, '-inkey', $pki->{r2_key},
 	'-out', "$base/openssl-wrong.bin") if @chunks;
 isnt($c->{rc}, 0, 'openssl cms -decrypt with recipient 2 fails too');
+
+# A file already where the partial output would go (another run's, or a
+# link to someone's file) is neither written nor removed.
+{
+	my $target = "$base/decrypted-busy.mp4";
+	write_file("$target.partial", "someone else's bytes\n");
+	my $r = verify('--ca-file', $pki->{ca}, '--key', $pki->{r1_key}, '--cert', $pki->{r1}, '--decrypt-to', $target, $pr_);
+	is($r->{rc}, 3, 'an existing <target>.partial: exit 3');
+	like($r->{out} . $r->{err}, qr/already exists/, '... saying it exists');
+	is(slurp("$target.partial"), "someone else's bytes\n", '... and that file is untouched');
+	ok(!-e $target, '... and no output');
+}
 
 # A flipped byte inside a chunk: the hash check says so; decryption leaves nothing.
 {

@@ -837,11 +837,20 @@ decrypt_package(int dirfd, const Manifest *m, EVP_PKEY *key, X509 *cert, const c
 		goto fail;
 	}
 	sprintf(partial, "%s.partial", target);
-	fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* A file of that name (another run's, a link) is never truncated, written or removed. */
+	fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 	{
-		msg("decrypt: could not create \"%s\": %s", partial, strerror(errno));
-		code = EXIT_IO;
+		if (errno == EEXIST)
+		{
+			/* refused like an existing target: exit 3 */
+			msg("decrypt: \"%s\" already exists (another run?); not touching it", partial);
+		}
+		else
+		{
+			msg("decrypt: could not create \"%s\": %s", partial, strerror(errno));
+			code = EXIT_IO;
+		}
 		free(partial);
 		partial = NULL;			/* not ours: nothing to remove */
 		goto fail;
@@ -880,7 +889,7 @@ decrypt_package(int dirfd, const Manifest *m, EVP_PKEY *key, X509 *cert, const c
 		msg("decrypt: interrupted");
 		goto fail;
 	}
-	if (rename(partial, target) != 0)
+	if (renameat2(AT_FDCWD, partial, AT_FDCWD, target, RENAME_NOREPLACE) != 0)
 	{
 		msg("decrypt: could not rename \"%s\" to \"%s\": %s", partial, target, strerror(errno));
 		code = EXIT_IO;

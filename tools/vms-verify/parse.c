@@ -466,6 +466,7 @@ signature_parse(const unsigned char *der, size_t len, char *err, size_t errlen)
 {
 	const unsigned char *p = der;
 	CMS_ContentInfo *cms = NULL;
+	int			i;
 
 	if (len > 0 && len <= MAX_P7S_SIZE)
 		cms = d2i_CMS_ContentInfo(NULL, &p, (long) len);
@@ -493,6 +494,28 @@ signature_parse(const unsigned char *der, size_t len, char *err, size_t errlen)
 	{
 		snprintf(err, errlen, "signature: no signer");
 		goto bad;
+	}
+	/*
+	 * Every signer signs SHA-256 with signed attributes: without them
+	 * OpenSSL's CAdES check (the signing-certificate attribute naming the
+	 * signer) is skipped, and the package format asks for SHA-256.
+	 */
+	for (i = 0; i < sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)); i++)
+	{
+		CMS_SignerInfo *si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), i);
+		X509_ALGOR *dig = NULL;
+
+		if (CMS_signed_get_attr_count(si) <= 0)
+		{
+			snprintf(err, errlen, "signature: no signed attributes (a CAdES signature names its signer in them)");
+			goto bad;
+		}
+		CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, NULL);
+		if (dig == NULL || OBJ_obj2nid(dig->algorithm) != NID_sha256)
+		{
+			snprintf(err, errlen, "signature: the digest is not SHA-256");
+			goto bad;
+		}
 	}
 	ERR_clear_error();
 	return cms;
