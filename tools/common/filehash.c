@@ -12,22 +12,15 @@
 #include "filehash.h"
 
 int
-sha256_file_at(int dirfd, const char *name, unsigned char *buf, size_t bufsize,
-			   unsigned char md[32], int64_t *bytes)
+sha256_fd(int fd, unsigned char *buf, size_t bufsize, unsigned char md[32], int64_t *bytes)
 {
-	EVP_MD_CTX *ctx = NULL;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned int mdlen = 0;
 	int64_t		total = 0;
 	ssize_t		n;
-	int			fd;
 	int			ret = -1;
 	int			save = EIO;
 
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	ctx = EVP_MD_CTX_new();
 	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
 	{
 		save = ENOMEM;
@@ -51,13 +44,30 @@ sha256_file_at(int dirfd, const char *name, unsigned char *buf, size_t bufsize,
 	if (bytes != NULL)
 		*bytes = total;
 	ret = 0;
-	/* Recordings are read once here: keep them out of the page cache. */
-	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 end:
 	EVP_MD_CTX_free(ctx);
-	close(fd);
 	if (ret != 0)
 		errno = save;
+	return ret;
+}
+
+int
+sha256_file_at(int dirfd, const char *name, unsigned char *buf, size_t bufsize,
+			   unsigned char md[32], int64_t *bytes)
+{
+	int			fd, ret, save;
+
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	ret = sha256_fd(fd, buf, bufsize, md, bytes);
+	save = errno;
+	/* Recordings are read once here: keep them out of the page cache. */
+	if (ret == 0)
+		(void) posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	close(fd);
+	errno = save;
 	return ret;
 }
 

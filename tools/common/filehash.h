@@ -16,6 +16,9 @@
 extern int	sha256_file_at(int dirfd, const char *name, unsigned char *buf, size_t bufsize,
 						   unsigned char md[32], int64_t *bytes);
 
+/* The same for an open file, from its current offset to its end; the file stays open. */
+extern int	sha256_fd(int fd, unsigned char *buf, size_t bufsize, unsigned char md[32], int64_t *bytes);
+
 /* md as lowercase hex into out (2 * n + 1 bytes). */
 extern void hex_of(const unsigned char *md, size_t n, char *out);
 

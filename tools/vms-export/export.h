@@ -170,8 +170,11 @@ extern void session_free(Session *s);
 /* ---- input.c ---- */
 /* segcheck.c: the segments re-hashed against the index on a thread. */
 extern SegCheck *segcheck_start(int rootfd, const Session *s, char *err, size_t errlen);
-/* Waits until segment index is checked: EXIT_OK, or the failure with err. */
-extern int	segcheck_wait(SegCheck *c, int index, char *err, size_t errlen);
+/*
+ * Waits until segment index is checked, then hands over the file it checked
+ * (open, at offset 0; the caller closes it): EXIT_OK, or the failure with err.
+ */
+extern int	segcheck_take(SegCheck *c, int index, int *fd, char *err, size_t errlen);
 /* Waits for every segment: EXIT_OK, or the failure with err; frees it. */
 extern int	segcheck_finish(SegCheck **c, char *err, size_t errlen);
 /* Stops it early and frees it (no-op for NULL). */

@@ -25,6 +25,7 @@
 
 #define IO_BUFSIZE		(256 * 1024)
 #define DEFAULT_FRAME_MS 40
+#define MAX_HELD_BYTES	(256 * 1024 * 1024)	/* one GOP before the range, at most */
 #define LATER_FILE_PROBESIZE	(512 * 1024)	/* bytes: a keyframe and its SPS */
 #define LATER_FILE_ANALYZE_US	100000
 
@@ -63,6 +64,7 @@ struct SegReader
 	int			ngop,
 				maxgop,
 				nout;			/* next held packet to hand out, once started */
+	int64_t		held_bytes;
 	int64_t		shift;
 };
 
@@ -168,33 +170,41 @@ static int
 open_file(SegReader *r, char *err, size_t errlen)
 {
 	const Segment *g = &r->s->segs[r->cur];
-	char		norm[PATH_MAX];
-	const char *dir, *name;
 	unsigned char *buf = NULL;
 	AVIOContext *pb = NULL;
-	int			dirfd, ret, i;
+	int			ret, i;
 
-	/* Only a file that matches the index is handed to FFmpeg. */
-	if (segcheck_wait(r->s->check, r->cur, err, errlen) != EXIT_OK)
-		return -1;
-	if (storage_normalize_path(g->path, norm, sizeof(norm)) != 0)
+	/* Only the very file that was checked against the index is handed to FFmpeg. */
+	if (r->s->check != NULL)
 	{
-		snprintf(err, errlen, "segment %lld (%s): unsafe path", g->id, g->path);
-		return -1;
+		if (segcheck_take(r->s->check, r->cur, &r->fd, err, errlen) != EXIT_OK)
+			return -1;
 	}
-	name = storage_split_path(norm, &dir);
-	dirfd = storage_open_dir(r->rootfd, dir);
-	if (dirfd < 0)
+	else
 	{
-		snprintf(err, errlen, "segment %lld (%s): %s", g->id, g->path, strerror(errno));
-		return -1;
-	}
-	r->fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	close(dirfd);
-	if (r->fd < 0)
-	{
-		snprintf(err, errlen, "segment %lld (%s): %s", g->id, g->path, strerror(errno));
-		return -1;
+		char		norm[PATH_MAX];
+		const char *dir, *name;
+		int			dirfd;
+
+		if (storage_normalize_path(g->path, norm, sizeof(norm)) != 0)
+		{
+			snprintf(err, errlen, "segment %lld (%s): unsafe path", g->id, g->path);
+			return -1;
+		}
+		name = storage_split_path(norm, &dir);
+		dirfd = storage_open_dir(r->rootfd, dir);
+		if (dirfd < 0)
+		{
+			snprintf(err, errlen, "segment %lld (%s): %s", g->id, g->path, strerror(errno));
+			return -1;
+		}
+		r->fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		close(dirfd);
+		if (r->fd < 0)
+		{
+			snprintf(err, errlen, "segment %lld (%s): %s", g->id, g->path, strerror(errno));
+			return -1;
+		}
 	}
 	(void) posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	r->ic = avformat_alloc_context();
@@ -418,11 +428,19 @@ drop_held(SegReader *r)
 	while (r->ngop > 0)
 		av_packet_free(&r->gop[--r->ngop]);
 	r->nout = 0;
+	r->held_bytes = 0;
 }
 
 static int
 hold(SegReader *r, AVPacket *pkt, char *err, size_t errlen)
 {
+	if (r->held_bytes + pkt->size > MAX_HELD_BYTES)
+	{
+		snprintf(err, errlen, "more than %d MiB of video without a keyframe before %s; choose a later start",
+				 MAX_HELD_BYTES / (1024 * 1024), r->s->from);
+		return -1;
+	}
+	r->held_bytes += pkt->size;
 	if (r->ngop == r->maxgop)
 	{
 		int			n = r->maxgop ? r->maxgop * 2 : 64;
@@ -510,7 +528,10 @@ segreader_next(SegReader *r, AVPacket *pkt, char *err, size_t errlen)
 			if ((pkt->flags & AV_PKT_FLAG_KEY) || r->ngop > 0)
 			{
 				if (hold(r, pkt, err, errlen) != 0)
+				{
+					av_packet_unref(pkt);
 					return AVERROR(ENOMEM);
+				}
 			}
 			else
 				av_packet_unref(pkt);	/* before any keyframe: undecodable */
@@ -526,7 +547,10 @@ segreader_next(SegReader *r, AVPacket *pkt, char *err, size_t errlen)
 			return 0;
 		}
 		if (hold(r, pkt, err, errlen) != 0)
+		{
+			av_packet_unref(pkt);
 			return AVERROR(ENOMEM);
+		}
 	}
 }
 
