@@ -29,7 +29,7 @@ fi
 if [ -f "$dir/data/postmaster.pid" ]; then
   bash scripts/pgcluster.sh stop "$dir" immediate 2>/dev/null || true
 fi
-rm -rf "$dir/data" "$dir/server.log"
+rm -rf "$dir/data" "$dir/server.log" "$dir/storage" "$dir/pki" "$dir/evidence" "$dir/tampered"
 
 say "Starting a private PostgreSQL 15 cluster in $dir (port $port, pg_vms and pg_cron preloaded)"
 bash scripts/pgcluster.sh init "$dir" "$port" vms

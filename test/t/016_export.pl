@@ -568,6 +568,22 @@ else
 	is_deeply([ ls_dir($o) ], [], '... nothing written');
 }
 
+# The package's place already taken (an --out reused across databases): the
+# export fails before the register says finished, and the directory there is
+# left alone.
+{
+	my $o = "$base/out-taken";
+	my $next = query("SELECT last_value + CASE WHEN is_called THEN 1 ELSE 0 END FROM vms.exports_id_seq");
+	make_path("$o/export-$next");
+	write_file("$o/export-$next/keep.txt", "not ours\n");
+	my $r = export('alice', out => $o, from => $S[2]{from}, to => $S[2]{to}, pass => $pki->{passphrase_file});
+	is($r->{rc}, 4, 'export-<id> already in --out: exit 4');
+	like($r->{err}, qr/^vms-export: .*already exists/m, '... "already exists"');
+	is_deeply([ ls_dir($o) ], [ "export-$next" ], '... no partial directory left');
+	is(slurp("$o/export-$next/keep.txt"), "not ours\n", '... and the directory there is untouched');
+	is(register_row($next)->{state}, 'failed', '... and the register says failed, not finished');
+}
+
 # ============================================================================
 # 3. Tampering (copies of the round-trip package)
 # ============================================================================

@@ -653,6 +653,16 @@ main(int argc, char **argv)
 		snprintf(err, sizeof(err), "out of memory");
 		goto done;
 	}
+	/* The place must be free before the register says finished (an --out reused across databases). */
+	{
+		struct stat st;
+
+		if (fstatat(outfd, final, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+		{
+			snprintf(err, sizeof(err), "\"%s/%s\" already exists; choose another --out", opt.out, final);
+			goto done;
+		}
+	}
 	if (session_finish(&s, manifest_md, out.md, signer_pem, signer_subject, timestamped,
 					   out.scheme_kind, err, sizeof(err)) != 0)
 	{
