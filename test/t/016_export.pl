@@ -557,6 +557,17 @@ else
 	ok($r->{rc} != 0 && $r->{rc} ne 'timeout', "an unencrypted key for a profile that needs a passphrase: refused (exit $r->{rc})");
 	like($r->{err}, qr/^vms-export: .*passphrase/mi, '... the message says the key needs a passphrase');
 	is_deeply([ ls_dir($o) ], [], '... and nothing is written');
+	{
+		my $open_pass = write_file("$base/open.pass", slurp($pki->{passphrase_file}), 0644);
+		my $r2 = export('alice', out => $o, from => $S[2]{from}, to => $S[2]{to}, pass => $open_pass);
+		ok($r2->{rc} != 0 && $r2->{err} =~ /^vms-export: .*group or world access/m,
+			"a passphrase file others may read: refused (exit $r2->{rc})");
+		my $two = write_file("$base/two-lines.pass", slurp($pki->{passphrase_file}) . "second line\n", 0600);
+		$r2 = export('alice', out => $o, from => $S[2]{from}, to => $S[2]{to}, pass => $two);
+		ok($r2->{rc} != 0 && $r2->{err} =~ /^vms-export: .*more than one line/m,
+			"a passphrase file of two lines: refused (exit $r2->{rc})");
+		is_deeply([ ls_dir($o) ], [], '... nothing written');
+	}
 	$r = export('alice', out => $o, from => $S[2]{from}, to => $S[2]{to}, pass => $wrong_pass_file);
 	is($r->{rc}, 4, 'a wrong passphrase: exit 4');
 	like($r->{err}, qr/^vms-export: .*(passphrase|decrypt|key)/mi, '... a message about the key');

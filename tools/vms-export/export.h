@@ -24,7 +24,9 @@
 #include <openssl/x509.h>
 
 #include "filehash.h"
-#include "osslerr.h"
+#include "ossltext.h"
+#include "readfile.h"
+#include "secretfile.h"
 #include "zonemask.h"
 
 #define PROGNAME			"vms-export"
@@ -262,7 +264,6 @@ extern void utc_now_iso(char out[32]);
 /* ---- sign.c ---- */
 /* Reads a secret: the first line of file, or (file NULL) from the terminal; NULL with err. */
 extern char *read_secret(const char *file, const char *prompt, int confirm, char *err, size_t errlen);
-extern void free_secret(char *s);
 /*
  * Loads the signer key (PEM).  Reads the passphrase (passphrase_file, or the
  * terminal when NULL) only when the key is encrypted; sets *was_encrypted.

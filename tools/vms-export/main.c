@@ -692,7 +692,7 @@ done:
 		if (s.export_id != 0 && session_fail(&s, err, e2, sizeof(e2)) != 0)
 			msg("%s", e2);
 	}
-	free_secret(password);
+	secret_free(password);
 	free(manifest);
 	free(sums);
 	free(p7s);

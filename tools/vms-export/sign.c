@@ -31,89 +31,36 @@
 #define MAX_TSA_RESPONSE	(1024 * 1024)
 #define TSA_TIMEOUT_S		30
 
-void
-free_secret(char *s)
-{
-	if (s)
-	{
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
-}
-
 /* Reads at most max bytes of the file; NUL-terminated malloc'ed copy. */
 static char *
 read_small_file(const char *file, size_t max, size_t *len, char *err, size_t errlen)
 {
-	char	   *buf = malloc(max + 1);
-	size_t		n = 0;
-	int			fd;
+	char	   *buf;
+	int			fd = open(file, O_RDONLY | O_CLOEXEC);
 
-	if (buf == NULL)
-	{
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 	{
 		snprintf(err, errlen, "could not open \"%s\": %s", file, strerror(errno));
-		free(buf);
 		return NULL;
 	}
-	for (;;)
-	{
-		ssize_t		r = read(fd, buf + n, max + 1 - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-		{
-			snprintf(err, errlen, "could not read \"%s\": %s", file, strerror(errno));
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		n += (size_t) r;
-		if (n > max)
-		{
-			snprintf(err, errlen, "\"%s\" is too large (more than %zu bytes)", file, max);
-			goto fail;
-		}
-	}
+	buf = read_fd_bounded(fd, max, len);
+	if (buf == NULL && errno == EFBIG)
+		snprintf(err, errlen, "\"%s\" is too large (more than %zu bytes)", file, max);
+	else if (buf == NULL)
+		snprintf(err, errlen, "could not read \"%s\": %s", file, strerror(errno));
 	close(fd);
-	buf[n] = '\0';
-	*len = n;
 	return buf;
-fail:
-	close(fd);
-	OPENSSL_cleanse(buf, n);
-	free(buf);
-	return NULL;
 }
 
 char *
 read_secret(const char *file, const char *prompt, int confirm, char *err, size_t errlen)
 {
 	char	   *s;
-	size_t		len = 0;
 
 	if (file != NULL)
 	{
-		s = read_small_file(file, MAX_SECRET, &len, err, errlen);
-		if (s == NULL)
-			return NULL;
-		s[strcspn(s, "\n")] = '\0';	/* the first line */
-		len = strlen(s);
-		if (len > 0 && s[len - 1] == '\r')
-			s[--len] = '\0';
-		if (len == 0)
-		{
-			snprintf(err, errlen, "\"%s\": the first line is empty", file);
-			free_secret(s);
-			return NULL;
-		}
-		return s;
+		/* the export station's secret: a file only its owner may read */
+		return secret_from_file(file, MAX_SECRET, 1, err, errlen);
 	}
 	else
 	{
@@ -138,7 +85,7 @@ read_secret(const char *file, const char *prompt, int confirm, char *err, size_t
 			if (EVP_read_pw_string(s, MAX_SECRET, p, confirm) != 0 || s[0] == '\0')
 			{
 				snprintf(err, errlen, "no %s given", prompt);
-				free_secret(s);
+				secret_free(s);
 				return NULL;
 			}
 		}
@@ -208,7 +155,7 @@ load_signer_key(const char *file, const char *passphrase_file, int *was_encrypte
 	BIO_free(bio);
 	OPENSSL_cleanse(pem, len);
 	free(pem);
-	free_secret(c.secret);
+	secret_free(c.secret);
 	ERR_clear_error();
 	return key;
 }
@@ -299,26 +246,7 @@ cert_sha256_hex(X509 *cert, char out[65])
 char *
 cert_subject(X509 *cert)
 {
-	BIO		   *bio = BIO_new(BIO_s_mem());
-	char	   *out = NULL;
-	char	   *p;
-	long		n;
-
-	if (bio == NULL)
-		return NULL;
-	if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0,
-						   XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0)
-	{
-		n = BIO_get_mem_data(bio, &p);
-		out = malloc((size_t) n + 1);
-		if (out)
-		{
-			memcpy(out, p, (size_t) n);
-			out[n] = '\0';
-		}
-	}
-	BIO_free(bio);
-	return out;
+	return name_oneline(X509_get_subject_name(cert));
 }
 
 /* Writes the DER in a memory BIO as name below dirfd; the bytes stay in *der. */

@@ -35,6 +35,7 @@
 
 #include "buf.h"
 #include "pgutil.h"
+#include "secretfile.h"
 #include "utf8.h"
 
 #define PROGNAME "vms-ldap-sync"
@@ -228,73 +229,6 @@ uri_has_plain_ldap(const char *uris)
 			p++;
 	}
 	return 0;
-}
-
-/*
- * Reads the bind password from a file only its owner may read.  Returns 0, or
- * -1 after printing why.  The caller zeroes pw.
- */
-static int
-read_password(const char *path, char *pw, size_t pwsize)
-{
-	struct stat st;
-	ssize_t		n;
-	size_t		len = 0;
-	int			fd;
-	int			ret = -1;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-	{
-		complain("could not open password file \"%s\": %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0)
-	{
-		complain("could not stat password file \"%s\": %s", path, strerror(errno));
-		goto cleanup;
-	}
-	if (!S_ISREG(st.st_mode))
-	{
-		complain("password file \"%s\" is not a regular file", path);
-		goto cleanup;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO))
-	{
-		complain("password file \"%s\" has group or world access; chmod 600 it", path);
-		goto cleanup;
-	}
-	while (len < pwsize - 1 && (n = read(fd, pw + len, pwsize - 1 - len)) != 0)
-	{
-		if (n < 0)
-		{
-			if (errno == EINTR)
-				continue;
-			complain("could not read password file \"%s\": %s", path, strerror(errno));
-			goto cleanup;
-		}
-		len += (size_t) n;
-	}
-	if (len == pwsize - 1)
-	{
-		complain("password file \"%s\" is too long (at most %d bytes)", path, MAX_PASSWORD - 2);
-		goto cleanup;
-	}
-	pw[len] = '\0';
-	/* One trailing line end, as editors and echo leave it. */
-	if (len > 0 && pw[len - 1] == '\n')
-		pw[--len] = '\0';
-	if (len > 0 && pw[len - 1] == '\r')
-		pw[--len] = '\0';
-	if (len == 0 || memchr(pw, '\0', len) != NULL)
-	{
-		complain("password file \"%s\" holds no usable password", path);
-		goto cleanup;
-	}
-	ret = 0;
-cleanup:
-	close(fd);
-	return ret;
 }
 
 /* Connects, sets up TLS and binds.  Returns EXIT_DONE or an exit code. */
@@ -701,10 +635,19 @@ main(int argc, char **argv)
 		status = EXIT_USAGE;
 		goto cleanup;
 	}
-	if (o.password_file != NULL && read_password(o.password_file, password, sizeof(password)) != 0)
+	if (o.password_file != NULL)
 	{
-		status = EXIT_USAGE;
-		goto cleanup;
+		char		why[512];
+		char	   *pw = secret_from_file(o.password_file, sizeof(password) - 1, 1, why, sizeof(why));
+
+		if (pw == NULL)
+		{
+			complain("bind password file: %s", why);
+			status = EXIT_USAGE;
+			goto cleanup;
+		}
+		memcpy(password, pw, strlen(pw) + 1);
+		secret_free(pw);
 	}
 
 	/* The mapped groups. */

@@ -22,30 +22,6 @@
 
 #include "verify.h"
 
-char *
-name_oneline(const X509_NAME *name)
-{
-	BIO		   *bio = BIO_new(BIO_s_mem());
-	char	   *out = NULL;
-	char	   *p;
-	long		n;
-
-	if (bio == NULL)
-		return NULL;
-	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0)
-	{
-		n = BIO_get_mem_data(bio, &p);
-		out = malloc((size_t) n + 1);
-		if (out)
-		{
-			memcpy(out, p, (size_t) n);
-			out[n] = '\0';
-		}
-	}
-	BIO_free(bio);
-	return out;
-}
-
 void
 asn1_time_iso(const ASN1_TIME *t, char out[40])
 {

@@ -243,7 +243,6 @@ read_package_file(int dirfd, const char *name, size_t max, char **buf, size_t *l
 				  char *err, size_t errlen)
 {
 	struct stat st;
-	size_t		done = 0;
 	int			fd;
 
 	*buf = NULL;
@@ -271,43 +270,16 @@ read_package_file(int dirfd, const char *name, size_t max, char **buf, size_t *l
 		snprintf(err, errlen, "%s: not a regular file", name);
 		goto fail;
 	}
-	if ((unsigned long long) st.st_size > max)
-	{
-		*code = EXIT_INVALID;
-		snprintf(err, errlen, "%s: larger than %zu bytes", name, max);
-		goto fail;
-	}
-	*buf = malloc((size_t) st.st_size + 1);
+	*buf = read_fd_bounded(fd, max, len);
 	if (*buf == NULL)
 	{
-		*code = EXIT_IO;
-		snprintf(err, errlen, "%s: out of memory", name);
-		goto fail;
-	}
-	while (done < (size_t) st.st_size)
-	{
-		ssize_t		n = read(fd, *buf + done, (size_t) st.st_size - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-		{
-			*code = EXIT_IO;
+		*code = errno == EFBIG ? EXIT_INVALID : EXIT_IO;
+		if (errno == EFBIG)
+			snprintf(err, errlen, "%s: larger than %zu bytes", name, max);
+		else
 			snprintf(err, errlen, "%s: could not read: %s", name, strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		done += (size_t) n;
-	}
-	if (done != (size_t) st.st_size)
-	{
-		*code = EXIT_IO;
-		snprintf(err, errlen, "%s: changed while being read", name);
 		goto fail;
 	}
-	(*buf)[done] = '\0';
-	*len = done;
 	close(fd);
 	return 0;
 fail:
@@ -438,83 +410,6 @@ load_recipient(const char *key_file, const char *cert_file, EVP_PKEY **key, X509
 }
 
 /* The first line of the file, without its newline (and a CR before it). */
-static char *
-read_password(const char *file, int *code)
-{
-	char	   *s = calloc(1, MAX_SECRET + 2);
-	size_t		n = 0;
-	int			fd;
-
-	if (s == NULL)
-	{
-		msg("out of memory");
-		*code = EXIT_IO;
-		return NULL;
-	}
-	fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-	{
-		msg("--password-file: could not open \"%s\": %s", file, strerror(errno));
-		*code = EXIT_IO;
-		free(s);
-		return NULL;
-	}
-	while (n < MAX_SECRET + 1)
-	{
-		ssize_t		r = read(fd, s + n, MAX_SECRET + 1 - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-		{
-			msg("--password-file: could not read \"%s\": %s", file, strerror(errno));
-			*code = EXIT_IO;
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		n += (size_t) r;
-		if (memchr(s, '\n', n) != NULL)
-			break;
-	}
-	close(fd);
-	fd = -1;
-	s[n] = '\0';
-	if (memchr(s, '\n', n) == NULL && n > MAX_SECRET)
-	{
-		msg("--password-file: the first line of \"%s\" is longer than %d bytes", file, MAX_SECRET);
-		*code = EXIT_USAGE;
-		goto fail;
-	}
-	s[strcspn(s, "\n")] = '\0';
-	n = strlen(s);
-	if (n > 0 && s[n - 1] == '\r')
-		s[--n] = '\0';
-	if (n == 0)
-	{
-		msg("--password-file: the first line of \"%s\" is empty", file);
-		*code = EXIT_USAGE;
-		goto fail;
-	}
-	return s;
-fail:
-	if (fd >= 0)
-		close(fd);
-	OPENSSL_cleanse(s, MAX_SECRET + 2);
-	free(s);
-	return NULL;
-}
-
-static void
-free_password(char *s)
-{
-	if (s)
-	{
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
-}
-
 /*
  * A payload file: there, a regular file, of the listed size and SHA-256.
  * 0, or -1 with *code and the message printed.
@@ -1026,8 +921,19 @@ main(int argc, char **argv)
 		goto end;
 	if (opt.key_file && (code = load_recipient(opt.key_file, opt.cert_file, &key, &cert)) != 0)
 		goto end;
-	if (opt.password_file && (password = read_password(opt.password_file, &code)) == NULL)
-		goto end;
+	if (opt.password_file)
+	{
+		char		why[512];
+
+		/* (the receiver's file may sit on removable media: its mode is not checked) */
+		password = secret_from_file(opt.password_file, MAX_SECRET, 0, why, sizeof(why));
+		if (password == NULL)
+		{
+			msg("--password-file: %s", why);
+			code = EXIT_USAGE;
+			goto end;
+		}
+	}
 	hashbuf = malloc(HASH_BUF_SIZE);
 	if (hashbuf == NULL)
 	{
@@ -1175,6 +1081,6 @@ end:
 	X509_STORE_free(tsa_store);
 	EVP_PKEY_free(key);
 	X509_free(cert);
-	free_password(password);
+	secret_free(password);
 	return code;
 }

@@ -27,7 +27,9 @@
 
 #include "filehash.h"
 #include "json.h"
-#include "osslerr.h"
+#include "ossltext.h"
+#include "readfile.h"
+#include "secretfile.h"
 
 #define PROGNAME		"vms-verify"
 #define PROGVERSION		"1.5.0"
@@ -129,7 +131,6 @@ extern int	timestamp_verify(TS_RESP *resp, const unsigned char *p7s, size_t p7s_
 							 StampInfo *info, char *err, size_t errlen);
 extern void sign_info_free(SignInfo *s);
 extern void stamp_info_free(StampInfo *s);
-extern char *name_oneline(const X509_NAME *name);
 extern void asn1_time_iso(const ASN1_TIME *t, char out[40]);
 
 #endif							/* VMS_VERIFY_H */
